@@ -1,0 +1,188 @@
+"""The `tilelli` command line: model zoo, checkpoint info, generation and chat.
+
+    tilelli info --configs                              named configs with parameter counts
+    tilelli info --model models/v4                      stored config, parameters, metadata
+    tilelli generate --model models/v4 --prompt "Once upon a time" --max-new 128 \\
+        [--temperature 0.8 --top-k 40 --top-p 0.95 --seed 0 --stop "\\n" --no-cache]
+    tilelli chat --model models/v4 "What is the capital of France?"    one question
+    tilelli chat --model models/v4                      interactive; empty line or EOF ends
+
+Chat uses the SFT format of docs/CONTRACTS.md: the prompt is "USER: {question}\\nTILELLI:", the
+model continues with " {answer}\\n", and generation stops at the end of turn ("\\n"). Each
+question is answered on its own (the model was tuned on single-turn pairs and its context is
+256 bytes). Bytes are streamed as they are generated through an incremental UTF-8 decoder, so a
+multi-byte character appears once complete and invalid bytes show as U+FFFD.
+
+Failures (missing or corrupt checkpoint, bad option values) print `error: <one line>` on stderr
+and exit with status 2, like the stage scripts (tilelli/stage.py).
+"""
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import sys
+from dataclasses import asdict
+
+from tilelli.errors import TilelliError
+
+CHAT_PROMPT = "USER: {question}\nTILELLI:"
+END_OF_TURN = "\n"
+
+
+def _stream_writer(out, skip_leading_space: bool = False):
+    """callback(token_id) writing decoded UTF-8 to `out` as bytes arrive."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    first = [skip_leading_space]
+
+    def write(token: int) -> None:
+        if first[0]:
+            first[0] = False
+            if token == 0x20:
+                return
+        text = decoder.decode(bytes([token]))
+        if text:
+            out.write(text)
+            out.flush()
+
+    def finish() -> None:
+        out.write(decoder.decode(b"", final=True))
+        out.flush()
+
+    return write, finish
+
+
+def cmd_info(args) -> None:
+    import torch
+
+    from tilelli.model import TilelliLM, list_configs
+
+    if args.model:
+        lm = TilelliLM.from_pretrained(args.model)
+        print(f"model: {args.model}")
+        print(f"parameters: {lm.num_params():,}")
+        print("config: " + json.dumps(asdict(lm.config), indent=1))
+        print("metadata: " + json.dumps(getattr(lm, "metadata", {}), indent=1))
+        return
+    print(f"{'name':28s} {'arch':8s} {'d':>4s} {'L':>3s} {'quant':>7s} {'params':>12s}  pathways")
+    for name in list_configs():
+        with torch.device("meta"):                       # counts without allocating weights
+            lm = TilelliLM.from_config(name)
+        c = lm.config
+        print(f"{name:28s} {c.arch:8s} {c.d_model:4d} {c.n_layers:3d} "
+              f"{'ternary' if c.quantize else 'fp32':>7s} {lm.num_params():12,d}  "
+              f"{' '.join(c.pathways) or 'attention+ffn'}")
+
+
+def _sampling(args) -> dict:
+    return dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                use_cache=not args.no_cache)
+
+
+def cmd_generate(args) -> None:
+    from tilelli.model import TilelliLM
+    from tilelli.tokenizer import ByteTokenizer
+
+    tok = ByteTokenizer()
+    lm = TilelliLM.from_pretrained(args.model)
+    prompt = tok.encode(args.prompt)
+    stop = [s.replace("\\n", "\n").replace("\\t", "\t").encode("utf-8") for s in args.stop] or None
+    sys.stdout.write(args.prompt)
+    write, finish = _stream_writer(sys.stdout)
+    lm.generate(prompt, args.max_new, stop=stop, callback=write, **_sampling(args))
+    finish()
+    sys.stdout.write("\n")
+
+
+def answer(lm, question: str, max_new: int, out, **sampling) -> str:
+    """Stream the model's answer to one question to `out`; return it (without the end of turn)."""
+    from tilelli.tokenizer import ByteTokenizer
+
+    tok = ByteTokenizer()
+    prompt = tok.encode(CHAT_PROMPT.format(question=question.strip()))
+    write, finish = _stream_writer(out, skip_leading_space=True)
+    full = lm.generate(prompt, max_new, stop=[END_OF_TURN.encode()], callback=write, **sampling)
+    finish()
+    out.write("\n")
+    return tok.decode(full[len(prompt):]).removeprefix(" ")
+
+
+def cmd_chat(args) -> None:
+    from tilelli.model import TilelliLM
+
+    lm = TilelliLM.from_pretrained(args.model)
+    if args.question:
+        answer(lm, " ".join(args.question), args.max_new, sys.stdout, **_sampling(args))
+        return
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"tilelli chat ({args.model}); empty line or Ctrl-D to quit", file=sys.stderr)
+    while True:
+        if interactive:
+            sys.stderr.write("you> ")
+            sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line or not line.strip():
+            break
+        sys.stdout.write("tilelli> ")
+        answer(lm, line, args.max_new, sys.stdout, **_sampling(args))
+
+
+def cmd_params(args) -> None:
+    from tilelli.params import compose
+
+    print(f"wrote {compose(args.overrides, args.output)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tilelli", description="Tilelli byte-level LM tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="list named configs or describe a checkpoint")
+    group = info.add_mutually_exclusive_group(required=True)
+    group.add_argument("--configs", action="store_true", help="named configs with parameter counts")
+    group.add_argument("--model", help="checkpoint directory written by save_pretrained")
+    info.set_defaults(func=cmd_info)
+
+    def sampling_options(p, max_new):
+        p.add_argument("--model", required=True, help="checkpoint directory")
+        p.add_argument("--max-new", type=int, default=max_new, help="bytes to generate")
+        p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+        p.add_argument("--top-k", type=int, default=None)
+        p.add_argument("--top-p", type=float, default=None)
+        p.add_argument("--seed", type=int, default=None)
+        p.add_argument("--no-cache", action="store_true", help="recompute the window every step")
+
+    gen = sub.add_parser("generate", help="continue a prompt")
+    sampling_options(gen, 128)
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable, \\n escapes)")
+    gen.set_defaults(func=cmd_generate)
+
+    chat = sub.add_parser("chat", help="answer a question (or chat interactively)")
+    sampling_options(chat, 200)
+    chat.add_argument("question", nargs="*", help="one-shot question; omit for interactive mode")
+    chat.set_defaults(func=cmd_chat)
+
+    params = sub.add_parser("params", help="compose params.yaml from conf/ (as `dvc exp run -S` does)")
+    params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. profile=paper pretrain.steps=7")
+    params.add_argument("--output", default="params.yaml")
+    params.set_defaults(func=cmd_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except TilelliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

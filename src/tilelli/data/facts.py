@@ -1,0 +1,225 @@
+"""Real facts for the builtin corpus and the chat sets, from the pinned `countryinfo` package.
+
+Design: one table of places (name, capital, continent, subregion, population, languages,
+neighbours), read once from countryinfo 1.0.1 (MIT). The builtin corpus states these facts
+in many phrasings; the chat sets ask about them. A *fact key* is (place, family) with family
+in FAMILIES; held-out sets are disjoint by fact key, not just by string, so a probe question
+can only be answered from pretraining, never from a memorised SFT pair.
+
+Fictional places (for unanswerable questions) are built from syllables with a fixed seed and
+checked against every real name we emit; the corpus never mentions them (a test checks).
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+FAMILIES = ("capital", "continent", "language", "population", "neighbours")
+EASY_FAMILIES = ("capital", "continent", "language")  # the facts a ~1M model can plausibly learn
+
+# countryinfo stores ISO 639-1 codes (a few entries use names); the names we print.
+LANGUAGE_NAMES = {
+    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "ay": "Aymara", "az": "Azerbaijani",
+    "be": "Belarusian", "bg": "Bulgarian", "bi": "Bislama", "bn": "Bengali", "bs": "Bosnian",
+    "ca": "Catalan", "ch": "Chamorro", "cnr": "Montenegrin", "cs": "Czech", "da": "Danish",
+    "de": "German", "dv": "Dhivehi", "dz": "Dzongkha", "el": "Greek", "en": "English",
+    "es": "Spanish", "et": "Estonian", "fa": "Persian", "ff": "Fula", "fi": "Finnish",
+    "fj": "Fijian", "fo": "Faroese", "fr": "French", "ga": "Irish", "gn": "Guarani", "gv": "Manx",
+    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "ht": "Haitian Creole", "hu": "Hungarian",
+    "hy": "Armenian", "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese",
+    "ka": "Georgian", "kg": "Kongo", "kk": "Kazakh", "kl": "Greenlandic", "km": "Khmer",
+    "ko": "Korean", "ku": "Kurdish", "ky": "Kyrgyz", "la": "Latin", "lb": "Luxembourgish",
+    "ln": "Lingala", "lo": "Lao", "lt": "Lithuanian", "lu": "Luba-Katanga", "lv": "Latvian",
+    "mg": "Malagasy", "mh": "Marshallese", "mi": "Maori", "mk": "Macedonian", "mn": "Mongolian",
+    "ms": "Malay", "mt": "Maltese", "my": "Burmese", "na": "Nauruan", "nb": "Norwegian",
+    "nd": "Northern Ndebele", "ne": "Nepali", "nl": "Dutch", "nn": "Norwegian", "no": "Norwegian",
+    "nr": "Southern Ndebele", "ny": "Chichewa", "oc": "Occitan", "pa": "Punjabi", "pl": "Polish",
+    "ps": "Pashto", "pt": "Portuguese", "qu": "Quechua", "rn": "Kirundi", "ro": "Romanian",
+    "rs": "Serbian", "ru": "Russian", "rw": "Kinyarwanda", "sg": "Sango", "si": "Sinhala",
+    "sk": "Slovak", "sl": "Slovene", "sm": "Samoan", "sn": "Shona", "so": "Somali",
+    "sq": "Albanian", "sr": "Serbian", "ss": "Swati", "st": "Sesotho", "sv": "Swedish",
+    "sw": "Swahili", "ta": "Tamil", "tg": "Tajik", "th": "Thai", "ti": "Tigrinya", "tk": "Turkmen",
+    "tn": "Tswana", "to": "Tongan", "tr": "Turkish", "ts": "Tsonga", "uk": "Ukrainian",
+    "ur": "Urdu", "uz": "Uzbek", "ve": "Venda", "vi": "Vietnamese", "xh": "Xhosa",
+    "zh": "Chinese", "zu": "Zulu",
+}
+CONTINENT_NAMES = {"Africa": "Africa", "Americas": "the Americas", "Asia": "Asia",
+                   "Europe": "Europe", "Oceania": "Oceania"}
+# Duplicate or defunct entries in countryinfo 1.0.1 (the current entry of each is kept).
+SKIP = {"Serbia and Montenegro", "Burma", "Scotland", "Holy See (Vatican City State)",
+        "Palestine, State of", "Antilles néerlandaises", "Wales"}
+LANGUAGE_FIXES = {"Malaysia": ["ms"]}
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    capital: str
+    continent: str          # as printed: "Europe", "the Americas", ...
+    subregion: str
+    population: int
+    languages: tuple[str, ...]
+    neighbours: tuple[str, ...]
+    demonym: str | None
+
+
+@dataclass(frozen=True)
+class FactKey:
+    place: str
+    family: str
+
+
+def join_names(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def population_words(n: int) -> str:
+    """Two significant figures in words: 66078000 -> '66 million', 453 -> '450'."""
+    def sig2(x: float) -> str:
+        r = float(f"{x:.2g}")
+        return str(int(r)) if r == int(r) else str(r)
+    if n >= 1_000_000_000:
+        return f"{sig2(n / 1e9)} billion"
+    if n >= 1_000_000:
+        return f"{sig2(n / 1e6)} million"
+    if n >= 10_000:
+        return f"{sig2(n / 1e3)} thousand"
+    return sig2(n)
+
+
+@lru_cache(maxsize=1)
+def places() -> tuple[Place, ...]:
+    """Every usable place in countryinfo, sorted by name (deterministic)."""
+    from countryinfo import all_countries
+    raw = [c.info() for c in all_countries()]
+    by_code = {}
+    for c in raw:
+        iso = c.get("ISO") or {}
+        for k in ("alpha2", "alpha3"):
+            if iso.get(k) and c["name"] not in SKIP:
+                by_code.setdefault(iso[k], c["name"])
+    out, seen = [], set()
+    for c in raw:
+        name, cap = c.get("name"), c.get("capital")
+        if isinstance(cap, list):
+            cap = cap[0] if cap else None
+        if (name in SKIP or name in seen or not cap or not c.get("population")
+                or c.get("region") not in CONTINENT_NAMES):
+            continue
+        langs = []
+        for code in LANGUAGE_FIXES.get(name, c.get("languages") or []):
+            lang = LANGUAGE_NAMES.get(code, code if len(code) > 3 else None)
+            if lang and lang not in langs:
+                langs.append(lang)
+        neigh = sorted({by_code[b] for b in c.get("borders") or [] if b in by_code} - {name})
+        demonym = (c.get("demonym") or "").split(",")[0] or None
+        seen.add(name)
+        out.append(Place(name, cap, CONTINENT_NAMES[c["region"]], c.get("subregion") or "",
+                         int(c["population"]), tuple(langs[:3]), tuple(neigh), demonym))
+    return tuple(sorted(out, key=lambda p: p.name))
+
+
+@lru_cache(maxsize=1)
+def place_index() -> dict[str, Place]:
+    return {p.name: p for p in places()}
+
+
+def fact_keys() -> list[FactKey]:
+    """Every askable fact, in a fixed order."""
+    keys = []
+    for p in places():
+        for fam in FAMILIES:
+            if fam == "language" and not p.languages:
+                continue
+            if fam == "neighbours" and not 1 <= len(p.neighbours) <= 4:
+                continue  # long lists make answers too long for a 128-byte SFT window
+            keys.append(FactKey(p.name, fam))
+    return keys
+
+
+def answer(key: FactKey) -> str:
+    """The canonical answer sentence; the corpus states it verbatim (and in other phrasings)."""
+    p = place_index()[key.place]
+    return {
+        "capital": lambda: f"The capital of {p.name} is {p.capital}.",
+        "continent": lambda: f"{p.name} is in {p.continent}.",
+        "language": lambda: f"People in {p.name} speak {join_names(p.languages)}.",
+        "population": lambda: f"About {population_words(p.population)} people live in {p.name}.",
+        "neighbours": lambda: f"{p.name} borders {join_names(p.neighbours)}.",
+    }[key.family]()
+
+
+# Chat-training question phrasings. Probe in_domain questions use these same templates on
+# held-out fact keys, so they look exactly like training questions.
+QUESTIONS = {
+    "capital": ["What is the capital of {name}?", "What is the capital city of {name}?",
+                "Which city is the capital of {name}?", "Name the capital of {name}.",
+                "{capital} is the capital of which country?"],
+    "continent": ["Which continent is {name} in?", "On which continent is {name}?",
+                  "Where is {name}?", "What continent is {name} part of?"],
+    "language": ["What language is spoken in {name}?", "What do people speak in {name}?",
+                 "Which language do people in {name} speak?", "What is the language of {name}?"],
+    "population": ["How many people live in {name}?", "What is the population of {name}?",
+                   "How big is the population of {name}?"],
+    "neighbours": ["Which countries border {name}?", "What are the neighbours of {name}?",
+                   "Which places share a border with {name}?"],
+}
+
+
+@lru_cache(maxsize=1)
+def _shared_capitals() -> set[str]:
+    caps = [p.capital for p in places()]
+    return {c for c in caps if caps.count(c) > 1}
+
+
+def templates(key: FactKey) -> list[int]:
+    """Usable phrasings of a key: the reverse question is dropped for a shared capital (Kingston)."""
+    ts = QUESTIONS[key.family]
+    shared = key.family == "capital" and place_index()[key.place].capital in _shared_capitals()
+    return [i for i, t in enumerate(ts) if not (shared and "{capital}" in t)]
+
+
+def qa(key: FactKey, template: int) -> tuple[str, str]:
+    """(question, answer) for one phrasing; the reverse capital question gets a matching answer."""
+    p = place_index()[key.place]
+    usable = templates(key)
+    t = QUESTIONS[key.family][usable[template % len(usable)]]
+    if "{capital}" in t:
+        return t.format(capital=p.capital), f"{p.capital} is the capital of {p.name}."
+    return t.format(name=p.name), answer(key)
+
+
+_SYLLABLES = ["bra", "vel", "mor", "qui", "zan", "thal", "dor", "vex", "lum", "kor", "ysh",
+              "fen", "gral", "oth", "pry", "sarn", "tev", "ulm", "wix", "zor", "nir", "quel",
+              "brisk", "jov", "krel", "mav", "drun", "pell", "vos", "yar"]
+_ENDINGS = ["ia", "istan", "land", "ovia", "ara", "enia", "or", "heim", "ica", "uria"]
+_CITY_ENDINGS = ["ton", "grad", "port", "holm", "ville", "burg", "mouth", "ford"]
+
+
+def _real_words() -> set[str]:
+    words = set()
+    for p in places():
+        for s in (p.name, p.capital, p.subregion, p.demonym or "", *p.languages, *p.neighbours):
+            words.update(w.lower() for w in re.findall(r"[^\W\d_]+", s))
+    return words
+
+
+@lru_cache(maxsize=1)
+def fictional_places() -> tuple[tuple[str, str], ...]:
+    """(fictional country, fictional capital) pairs: fixed, never in the corpus, 160 of them."""
+    rng = random.Random(20260521)  # fixed: these names must not move with any param
+    real = _real_words()
+    out, used = [], set()
+    while len(out) < 160:
+        country = (rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES) + rng.choice(_ENDINGS)).capitalize()
+        city = (rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES) + rng.choice(_CITY_ENDINGS)).capitalize()
+        if country.lower() in real | used or city.lower() in real | used:
+            continue
+        if any(w in country.lower() or w in city.lower() for w in real if len(w) >= 5):
+            continue
+        used.update((country.lower(), city.lower()))
+        out.append((country, city))
+    return tuple(out)

@@ -1,0 +1,154 @@
+"""Out-of-distribution text: off-topic questions, false premises and gibberish.
+
+Two disjoint halves, so metacognition training never sees a probe prompt *or its topic*:
+- probe (data/prompts/probe_210.jsonl): PROBE_TOPIC_QUESTIONS (programming, health, music,
+  space, money, chemistry) and PROBE_FALSE_PREMISES;
+- training (data/sft/ood_train.jsonl): TRAIN_TOPIC_DOMAINS (cooking, sports, cars, gardening,
+  maths, fashion, games, law, movies, computers, pets, weather) and TRAIN_FALSE_PREMISES.
+Gibberish is drawn from separate seeded streams and de-duplicated against the probe.
+The corpus (places and simple stories) covers none of these topics.
+"""
+from __future__ import annotations
+
+import random
+
+PROBE_TOPIC_QUESTIONS = [
+    # programming
+    "How do I reverse a linked list in Python?", "What does a segmentation fault mean in C?",
+    "How do I undo my last git commit?", "What is the difference between TCP and UDP?",
+    "How can I make my SQL query run faster?",
+    # health
+    "What is a normal resting heart rate for an adult?", "How does the flu vaccine work?",
+    "What are the symptoms of low blood sugar?", "How much sleep does a teenager need?",
+    "What does an MRI scan show?",
+    # music
+    "How do I tune a guitar to drop D?", "What is a minor seventh chord?",
+    "Who composed the Four Seasons?", "How many keys does a piano have?",
+    "What does a conductor do in an orchestra?",
+    # space
+    "How long does light from the Sun take to reach Earth?", "What is a neutron star?",
+    "Why does the Moon have phases?", "How many moons does Jupiter have?",
+    "What is the temperature on the surface of Venus?",
+    # money
+    "What is compound interest?", "How does a stock split work?",
+    "Should I pay off debt before investing?", "What is an index fund?",
+    "How is a credit score calculated?",
+    # chemistry
+    "What is the chemical formula of table salt?", "Why does ice float on water?",
+    "What is the pH of lemon juice?", "How does a battery store energy?",
+    "What happens when you mix baking soda and vinegar?",
+]
+
+TRAIN_TOPIC_DOMAINS = {
+    "cooking": (["How do I cook {x}?", "What goes well with {x}?", "How long does {x} keep in the fridge?"],
+                ["risotto", "pancakes", "lasagna", "brownies", "dumplings", "chili", "an omelette",
+                 "sourdough bread", "roast chicken", "miso soup"]),
+    "sports": (["What are the rules of {x}?", "How do I get better at {x}?", "How many players are on a {x} team?"],
+               ["basketball", "volleyball", "cricket", "ice hockey", "water polo", "rugby", "handball",
+                "baseball", "lacrosse", "netball"]),
+    "cars": (["How often should I change the {x}?", "What does a bad {x} sound like?",
+              "How much does a new {x} cost?"],
+             ["engine oil", "brake pads", "timing belt", "car battery", "spark plugs", "air filter",
+              "alternator", "clutch", "radiator", "starter motor"]),
+    "gardening": (["When should I plant {x}?", "How often do I water {x}?", "Why are my {x} turning yellow?"],
+                  ["tomatoes", "tulips", "roses", "cucumbers", "sunflowers", "strawberries", "basil",
+                   "peppers", "lettuce", "orchids"]),
+    "maths": (["How do I solve {x}?", "Can you explain {x} simply?", "Why is {x} useful?"],
+              ["a quadratic equation", "long division", "the Pythagorean theorem", "a system of equations",
+               "an integral", "a derivative", "a logarithm", "matrix multiplication", "a proof by induction",
+               "standard deviation"]),
+    "fashion": (["How do I wash a {x}?", "What shoes go with a {x}?", "How should a {x} fit?"],
+                ["wool sweater", "silk dress", "leather jacket", "linen shirt", "denim skirt", "suit",
+                 "raincoat", "cashmere scarf", "tuxedo", "summer dress"]),
+    "games": (["How do I beat the last level of {x}?", "What is the best strategy in {x}?",
+               "How many players can play {x}?"],
+              ["chess", "Monopoly", "Tetris", "poker", "Scrabble", "Minecraft", "bridge", "checkers",
+               "backgammon", "Go"]),
+    "law": (["How do I {x}?", "How long does it take to {x}?", "Do I need a lawyer to {x}?"],
+            ["write a will", "file a patent", "register a company", "dispute a parking ticket",
+             "sign a lease", "change my name", "apply for a trademark", "contest a fine",
+             "file for divorce", "become a notary"]),
+    "movies": (["Who directed {x}?", "Is {x} worth watching?", "How does {x} end?"],
+               ["a famous space opera", "the longest silent film", "an award-winning documentary",
+                "the first sound film", "a classic western", "a horror sequel", "a musical remake",
+                "a heist thriller", "an animated fairy tale", "a courtroom drama"]),
+    "computers": (["How do I upgrade the {x} in my laptop?", "Why is my {x} so slow?",
+                   "What does the {x} do in a computer?"],
+                  ["RAM", "hard drive", "graphics card", "CPU", "power supply", "motherboard", "Wi-Fi card",
+                   "SSD", "cooling fan", "BIOS"]),
+    "pets": (["What should I feed my {x}?", "How often should I take my {x} to the vet?",
+              "How do I train my {x}?"],
+             ["parrot", "hamster", "goldfish", "guinea pig", "ferret", "iguana", "kitten", "horse",
+              "canary", "tortoise"]),
+    "weather": (["How does a {x} form?", "Is a {x} dangerous?", "How can I predict a {x}?"],
+                ["tornado", "hailstorm", "heat wave", "blizzard", "monsoon", "thunderstorm", "fog bank",
+                 "hurricane", "drought", "frost"]),
+}
+
+# {name}, {capital}: a real place; {wrong_*}: another place's value. The two lists share no template.
+PROBE_FALSE_PREMISES = [
+    "Why is {wrong_capital} the capital of {name}?",
+    "When did {name} move its capital to {wrong_capital}?",
+    "Why is {name} part of {wrong_continent}?",
+    "Why do most people in {name} speak {wrong_language}?",
+    "Which river flows through {wrong_capital}, the capital of {name}?",
+    "What year did {name} become part of {wrong_continent}?",
+    "Why did {name} choose {wrong_capital} as its capital?",
+    "Since {capital} is the capital of {wrong_name}, what language is spoken there?",
+    "How old is {wrong_capital}, the famous capital of {name}?",
+    "Since {name} is in {wrong_continent}, what is its capital?",
+]
+TRAIN_FALSE_PREMISES = [
+    "Who decided that {wrong_capital} would be the capital of {name}?",
+    "Explain why {wrong_language} is the only language of {name}.",
+    "How far is {name} from the rest of {wrong_continent}, where it lies?",
+    "What is the tallest building in {wrong_capital}, capital of {name}?",
+    "Why was {capital} given to {wrong_name} as a capital?",
+]
+
+_WORD_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_KEY_ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
+_SYMBOLS = "#@!%&*^~+=<>?/|"
+_UNICODE = "äöüßçñøåéèêíóúžšłΩλπσдждфжъ"
+
+
+def gibberish(r: random.Random) -> str:
+    kind = r.randrange(5)
+    if kind == 0:  # pseudo-words
+        return " ".join("".join(r.choice(_WORD_LETTERS) for _ in range(r.randint(3, 9)))
+                        for _ in range(r.randint(3, 9)))
+    if kind == 1:  # keyboard mash
+        row = r.choice(_KEY_ROWS)
+        return " ".join("".join(r.choice(row) for _ in range(r.randint(4, 12))) for _ in range(r.randint(1, 4)))
+    if kind == 2:  # symbols and digits
+        return "".join(r.choice(_SYMBOLS + "0123456789") for _ in range(r.randint(8, 40)))
+    if kind == 3:  # mixed case, letters and digits
+        return "".join(r.choice(_WORD_LETTERS + _WORD_LETTERS.upper() + "0123456789 ")
+                       for _ in range(r.randint(12, 60))).strip() or "xQ7zR2"
+    return " ".join("".join(r.choice(_UNICODE + _WORD_LETTERS) for _ in range(r.randint(3, 8)))
+                    for _ in range(r.randint(2, 7)))
+
+
+def gibberish_set(seed: str, n: int, exclude: set[str] = frozenset()) -> list[str]:
+    r, out = random.Random(seed), []
+    seen = set(exclude)
+    while len(out) < n:
+        g = gibberish(r)
+        if g not in seen:
+            seen.add(g)
+            out.append(g)
+    return out
+
+
+def train_topic_questions() -> list[str]:
+    return [t.format(x=x) for ts, xs in TRAIN_TOPIC_DOMAINS.values() for t in ts for x in xs]
+
+
+def false_premise(r: random.Random, template: str, place, all_places) -> str:
+    """Fill a false-premise template about `place` with values that are wrong for it."""
+    others = [p for p in all_places if p.name != place.name and p.capital != place.capital]
+    wrong_lang = [p.languages[0] for p in others if p.languages and p.languages[0] not in place.languages]
+    wrong_cont = sorted({p.continent for p in others} - {place.continent})
+    return template.format(name=place.name, capital=place.capital, wrong_name=r.choice(others).name,
+                           wrong_capital=r.choice(others).capital, wrong_continent=r.choice(wrong_cont),
+                           wrong_language=r.choice(wrong_lang))

@@ -1,0 +1,193 @@
+"""Chat, abstain, held-out and OOD sets for SFT and metacognition -> data/sft/*.jsonl.
+
+    sets = build_sft_sets(params["sft"])      # {"chat_train": [rows], ...}
+    write_sft_sets(sets, "data/sft")          # atomic: the whole directory or nothing
+
+Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; chat_format adds
+"USER: ...\\nTILELLI:" and " ...\\n". Sets (sizes from params where noted):
+- chat_train (n_chat_train) / chat_valid (n_chat_valid): questions about real places, answered
+  with the sentence the builtin corpus states (kind "chat"); disjoint fact keys.
+- abstain_train (n_abstain_train) / abstain_valid (n_abstain_valid): target exactly
+  `abstain_template`. ~70% ask the chat templates about fictional places (the surface form
+  matches answerable questions, only knowledge tells them apart); ~30% are beyond scope
+  (the future, real-time or personal facts about real places). Kind "abstain".
+- idk_heldout: 10 questions about fictional places never used elsewhere (kind "idk").
+- false_inability: 20 hedged but answerable questions about held-out facts (kind "false_inability").
+- ood_train (n_ood_train): off-topic questions, false premises and gibberish whose topics and
+  templates are disjoint from the probe's (kind "ood", field "regime" says which).
+- optional, off by default: `instructions.enabled` adds real QA pairs from a `datasets`
+  instruction set (databricks/databricks-dolly-15k, categories open_qa/general_qa) to chat_train
+  (kind "instruction"); needs network, for the paper profile.
+Every prompt is unique across all sets and the probe (checked here and in tests).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from tilelli import io
+from tilelli.data.facts import QUESTIONS, FactKey, places, qa, templates
+from tilelli.data.ood import TRAIN_FALSE_PREMISES, false_premise, gibberish_set, train_topic_questions
+from tilelli.data.prompts import HEDGES, build_probe, hedge
+from tilelli.data.splits import split_plan
+from tilelli.errors import TilelliError
+
+SET_NAMES = ("chat_train", "chat_valid", "abstain_train", "abstain_valid", "idk_heldout",
+             "false_inability", "ood_train")
+BEYOND_SCOPE = [
+    "What will the population of {name} be in the year {year}?",
+    "What is the weather like in {capital} today?",
+    "What time is it in {capital} right now?",
+    "Who will win the next election in {name}?",
+    "What is the phone number of the city hall in {capital}?",
+    "How many cars are parked in {capital} at this moment?",
+    "What did the mayor of {capital} eat for breakfast yesterday?",
+    "What will be the capital of {name} in the year {year}?",
+    "What is the name of my best friend in {capital}?",
+]
+
+
+def _check(cfg: dict) -> None:
+    for k in ("n_chat_train", "n_abstain_train", "n_ood_train"):
+        v = cfg.get(k)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise TilelliError(f"sft.{k} must be a positive integer, got {v!r}")
+    for k in ("n_chat_valid", "n_abstain_valid"):
+        v = cfg.get(k, 100)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= 400:
+            raise TilelliError(f"sft.{k} must be an integer in 1..400, got {v!r}")
+    t = cfg.get("abstain_template")
+    if not isinstance(t, str) or not t.strip() or "\n" in t:
+        raise TilelliError(f"sft.abstain_template must be a one-line non-empty string, got {t!r}")
+
+
+def _chat_rows(r: random.Random, keys: list[FactKey], n: int) -> list[dict]:
+    combos = [(k, t) for k in keys for t in range(len(templates(k)))]
+    r.shuffle(combos)
+    if n > len(combos):
+        raise TilelliError(f"sft: {n} chat pairs asked for, only {len(combos)} (fact, phrasing) pairs "
+                           "are available; lower sft.n_chat_train / sft.n_chat_valid")
+    combos = combos[:n]
+    out = []
+    for k, t in combos:
+        q, a = qa(k, t)
+        out.append({"prompt": q, "response": a, "kind": "chat"})
+    return out
+
+
+def _fictional_questions(fict: list[tuple[str, str]]) -> list[str]:
+    qs = []
+    for country, city in fict:
+        for fam, ts in QUESTIONS.items():
+            qs += [t.format(name=country) for t in ts if "{capital}" not in t]
+        qs.append(f"{city} is the capital of which country?")
+    return qs
+
+
+def _abstain_rows(r: random.Random, fict, scope_places, n: int, template: str,
+                  exclude: set[str] = frozenset()) -> list[dict]:
+    fq = _fictional_questions(fict)
+    sq = [t.format(name=p.name, capital=p.capital, year=r.randint(2080, 2150))
+          for p in scope_places for t in BEYOND_SCOPE]
+    sq = [q for q in dict.fromkeys(sq) if q not in exclude]  # Kingston is two capitals
+    r.shuffle(fq)
+    r.shuffle(sq)
+    n_scope = n * 3 // 10
+    qs = fq[: n - min(n_scope, len(sq))] + sq[:n_scope]
+    if len(qs) < n:
+        raise TilelliError(f"sft: {n} abstain pairs asked for, only {len(qs)} available; "
+                           "lower sft.n_abstain_train / sft.n_abstain_valid")
+    r.shuffle(qs)
+    return [{"prompt": q, "response": template, "kind": "abstain"} for q in qs]
+
+
+def _ood_rows(r: random.Random, n: int, template: str, exclude: set[str]) -> list[dict]:
+    topic = train_topic_questions()
+    r.shuffle(topic)
+    pl = list(places())
+    n_topic, n_fp = min(len(topic), n * 6 // 10), n * 15 // 100
+    premises = []
+    while len(premises) < n_fp:
+        q = false_premise(r, r.choice(TRAIN_FALSE_PREMISES), r.choice(pl), pl)
+        if q not in premises:
+            premises.append(q)
+    gib = gibberish_set("tilelli-ood-train-gibberish", n - n_topic - n_fp, exclude)
+    rows = ([{"regime": "ood_topic", "prompt": q} for q in topic[:n_topic]]
+            + [{"regime": "false_premise", "prompt": q} for q in premises]
+            + [{"regime": "gibberish", "prompt": q} for q in gib])
+    r.shuffle(rows)
+    return [{"prompt": x["prompt"], "response": template, "kind": "ood", "regime": x["regime"]} for x in rows]
+
+
+def build_sft_sets(cfg: dict) -> dict[str, list[dict]]:
+    _check(cfg)
+    seed, template = cfg.get("seed", 0), cfg["abstain_template"]
+    plan = split_plan(seed, cfg.get("n_chat_valid", 100))
+    r = random.Random(f"tilelli-sft-{seed}")
+    probe = {row["prompt"] for row in build_probe(seed)}
+    sets = {"chat_train": _chat_rows(r, plan.chat_train, cfg["n_chat_train"]),
+            "chat_valid": _chat_rows(r, plan.chat_valid, cfg.get("n_chat_valid", 100))}
+    pl = list(places())
+    r.shuffle(pl)
+    cut = len(pl) * 8 // 10  # beyond-scope questions: train and valid use different places
+    sets["abstain_train"] = _abstain_rows(r, plan.fictional_train, pl[:cut], cfg["n_abstain_train"], template)
+    sets["abstain_valid"] = _abstain_rows(r, plan.fictional_valid, pl[cut:], cfg.get("n_abstain_valid", 100),
+                                          template, {x["prompt"] for x in sets["abstain_train"]})
+    sets["idk_heldout"] = [{"prompt": _fictional_questions([f])[i * 3 % 16], "response": template, "kind": "idk"}
+                           for i, f in enumerate(plan.fictional_idk)]
+    sets["false_inability"] = []
+    for i, k in enumerate(plan.false_inability):
+        q, a = qa(k, r.randrange(5))
+        sets["false_inability"].append({"prompt": hedge(HEDGES[(i + 5) % len(HEDGES)], q), "response": a,
+                                        "kind": "false_inability"})
+    sets["ood_train"] = _ood_rows(r, cfg["n_ood_train"], template, exclude=probe)
+    if (cfg.get("instructions") or {}).get("enabled"):
+        reserved = probe | {row["prompt"] for s in sets.values() for row in s}
+        sets["chat_train"] += instruction_rows(cfg["instructions"], reserved)
+    check_disjoint(sets, probe)
+    return sets
+
+
+def check_disjoint(sets: dict[str, list[dict]], probe: set[str]) -> None:
+    """No prompt appears twice in one set, in two sets, or in a set and the probe."""
+    seen: dict[str, str] = {p: "probe" for p in probe}
+    for name, rows in sets.items():
+        for row in rows:
+            p = row["prompt"]
+            if p in seen:
+                raise TilelliError(f"prompt {p!r} is in both {seen[p]} and {name}")
+            seen[p] = name
+
+
+def instruction_rows(icfg: dict, reserved: set[str]) -> list[dict]:
+    """QA pairs from a hub instruction dataset (network). Single-line, length-capped, deduped."""
+    from tilelli.data.sources import open_hub_stream
+    ds = open_hub_stream("sft.instructions.enabled=true", icfg.get("dataset", "databricks/databricks-dolly-15k"),
+                         icfg.get("config"), icfg.get("revision"),
+                         hint="set sft.instructions.enabled=false to build the sets offline")
+    return filter_instructions(ds, icfg, reserved)
+
+
+def filter_instructions(rows, icfg: dict, reserved: set[str]) -> list[dict]:
+    cats = set(icfg.get("categories", ["open_qa", "general_qa"]))
+    max_p, max_r = icfg.get("max_prompt_bytes", 150), icfg.get("max_response_bytes", 200)
+    out, seen = [], set(reserved)
+    for row in rows:
+        if row.get("category") not in cats or (row.get("context") or "").strip():
+            continue
+        q = " ".join(str(row.get("instruction", "")).split())
+        a = " ".join(str(row.get("response", "")).split())
+        if not q or not a or q in seen or len(q.encode()) > max_p or len(a.encode()) > max_r:
+            continue
+        seen.add(q)
+        out.append({"prompt": q, "response": a, "kind": "instruction"})
+        if len(out) >= icfg.get("max_rows", 5000):
+            break
+    return out
+
+
+def write_sft_sets(sets: dict[str, list[dict]], out_dir: str = "data/sft") -> dict[str, int]:
+    with io.atomic_dir(out_dir) as tmp:
+        for name, rows in sets.items():
+            io.write_jsonl(Path(tmp) / f"{name}.jsonl", rows)
+    return {name: len(rows) for name, rows in sets.items()}

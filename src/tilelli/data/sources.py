@@ -1,0 +1,209 @@
+"""Text sources for the `download` stage: builtin (default, offline), fineweb-edu, tinystories, local.
+
+    from tilelli.data.sources import download
+    manifest = download(params["data"], "data/raw")   # data/raw/corpus.jsonl + manifest.json
+
+Every source is a stream of documents cut at `data.max_bytes` (UTF-8 bytes of text; the
+document that reaches the limit is kept whole). Hub sources and local parquet files go through
+one code path, `hf_texts(IterableDataset, ...)`: the hub stream comes from
+`load_dataset(name, config, revision=..., streaming=True)`, a local file from
+`load_dataset("parquet", data_files=..., streaming=True)`, so the filter/limit code that runs on
+FineWeb-Edu is the code the tests run. Order is the dataset's file order (no shuffle), so a
+pinned revision gives the same documents every time.
+
+Offline: HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, or a failed 5 s TCP probe of the hub, fail at
+once with one line naming data.source=builtin and data.source=local (without the probe,
+`datasets` retries for ~25 s). `datasets` is imported lazily: other stages stay light.
+Output is written into a temporary directory and renamed, so a failure leaves the old corpus.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import urlparse
+
+from tilelli import io
+from tilelli.data.jsonl import iter_jsonl
+from tilelli.errors import TilelliError
+
+SOURCES = ("builtin", "fineweb-edu", "tinystories", "local")
+HUB_SOURCES = {"fineweb-edu": "fineweb", "tinystories": "tinystories"}  # source -> params key
+OFFLINE_HINT = ("use data.source=builtin (the offline corpus) or data.source=local "
+                "with data.local_paths=[your .jsonl/.parquet files]")
+
+
+def check_data_params(cfg: dict) -> None:
+    """Reject bad `data` params with one clear line before any work is done."""
+    source = cfg.get("source")
+    if source not in SOURCES:
+        raise TilelliError(f"data.source={source!r} is unknown; valid sources: {', '.join(SOURCES)}")
+    mb = cfg.get("max_bytes")
+    if not isinstance(mb, int) or isinstance(mb, bool) or mb <= 0:
+        raise TilelliError(f"data.max_bytes must be a positive integer, got {mb!r}")
+    vf = cfg.get("valid_fraction", 0.05)
+    if not isinstance(vf, (int, float)) or not 0.0 < vf < 0.5:
+        raise TilelliError(f"data.valid_fraction must be in (0, 0.5), got {vf!r}")
+    ms = cfg.get("min_int_score")
+    if ms is not None and (not isinstance(ms, int) or not 0 <= ms <= 5):
+        raise TilelliError(f"data.min_int_score must be null or an integer 0..5, got {ms!r}")
+    if source in HUB_SOURCES:
+        hub = cfg.get(HUB_SOURCES[source])
+        if not isinstance(hub, dict) or not hub.get("dataset"):
+            raise TilelliError(f"data.{HUB_SOURCES[source]}.dataset is required for data.source={source}")
+    if source == "local" and not cfg.get("local_paths"):
+        raise TilelliError("data.source=local needs data.local_paths=[files] (.jsonl with a 'text' field, or .parquet)")
+
+
+def hf_texts(ds: Iterable[dict], max_bytes: int, text_field: str = "text",
+             min_int_score: int | None = None) -> Iterator[str]:
+    """Texts of a `datasets` stream (hub or parquet): quality filter, then stop at max_bytes."""
+    total = 0
+    for row in ds:
+        if min_int_score is not None and "int_score" in row and (row["int_score"] or 0) < min_int_score:
+            continue
+        text = row.get(text_field)
+        if not text:
+            continue
+        yield text
+        total += len(text.encode("utf-8"))
+        if total >= max_bytes:
+            return
+
+
+def _offline_env() -> str | None:
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"{var} is set"
+    return None
+
+
+def _probe_hub(timeout: float = 5.0) -> str | None:
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError as e:
+        return f"cannot reach {url.hostname}: {e.strerror or e.__class__.__name__}"
+    return None
+
+
+def open_hub_stream(label: str, dataset: str, config: str | None, revision: str | None,
+                    split: str = "train", hint: str = OFFLINE_HINT):
+    """A streaming IterableDataset from the hub, or TilelliError in seconds when offline.
+
+    `label` names the setting that asked for the hub (e.g. "data.source=fineweb-edu"), `hint`
+    the offline alternative; both go into the one-line error.
+    """
+    why = _offline_env() or _probe_hub()
+    if why:
+        raise TilelliError(f"{label} needs the Hugging Face Hub ({why}); {hint}")
+    import datasets  # lazy: heavy, and only the download stage (and the dolly option) need it
+    try:
+        return datasets.load_dataset(dataset, config, split=split, revision=revision, streaming=True)
+    except Exception as e:  # noqa: BLE001 - any hub failure becomes one line
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise TilelliError(f"{label}: could not open {dataset} ({type(e).__name__}: {first}); {hint}") from None
+
+
+def resolve_revision(dataset: str, revision: str | None) -> str | None:
+    """The commit sha a branch name points to (recorded in the manifest); None when unknown."""
+    try:
+        from huggingface_hub import HfApi
+        return HfApi().dataset_info(dataset, revision=revision, timeout=10).sha
+    except Exception:  # noqa: BLE001 - best effort, the manifest then says null
+        return None
+
+
+def open_parquet_stream(paths: list[str]):
+    import datasets
+    return datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train",
+                                 streaming=True)
+
+
+def local_files(patterns: list[str]) -> list[Path]:
+    files = []
+    for pat in patterns:
+        hits = sorted(glob.glob(str(pat))) or ([pat] if Path(pat).exists() else [])
+        if not hits:
+            raise TilelliError(f"data.local_paths: {pat}: no such file")
+        files += [Path(h) for h in hits]
+    for f in files:
+        if f.suffix not in (".jsonl", ".json", ".parquet"):
+            raise TilelliError(f"data.local_paths: {f}: unsupported type (use .jsonl with a 'text' field, or .parquet)")
+    return files
+
+
+def local_texts(files: list[Path], max_bytes: int, min_int_score: int | None) -> Iterator[str]:
+    total = 0
+    for f in files:
+        rows = (iter_jsonl(f, required=("text",)) if f.suffix in (".jsonl", ".json")
+                else open_parquet_stream([f]))
+        for text in hf_texts(rows, max_bytes - total, min_int_score=min_int_score):
+            yield text
+            total += len(text.encode("utf-8"))
+        if total >= max_bytes:
+            return
+
+
+def documents(cfg: dict) -> tuple[Iterator[str], dict]:
+    """(document iterator, provenance) for the configured source; params already checked."""
+    source, max_bytes = cfg["source"], cfg["max_bytes"]
+    if source == "builtin":
+        from tilelli.data.builtin import builtin_documents
+        import countryinfo
+        frac = cfg.get("builtin_story_fraction", 0.15)
+        return (builtin_documents(max_bytes, seed=cfg.get("seed", 0), story_fraction=frac),
+                {"dataset": f"builtin (countryinfo {countryinfo.__version__})", "config": None,
+                 "revision": None, "filter": None})
+    if source == "local":
+        files = local_files(cfg["local_paths"])
+        ms = cfg.get("min_int_score")
+        return (local_texts(files, max_bytes, ms),
+                {"dataset": [str(f) for f in files], "config": None, "revision": None,
+                 "filter": f"int_score >= {ms} (rows that have it)" if ms is not None else None})
+    hub = cfg[HUB_SOURCES[source]]
+    ds = open_hub_stream(f"data.source={source}", hub["dataset"], hub.get("config"), hub.get("revision"))
+    ms = cfg.get("min_int_score") if source == "fineweb-edu" else None
+
+    def guarded() -> Iterator[str]:
+        try:
+            yield from hf_texts(ds, max_bytes, min_int_score=ms)
+        except Exception as e:  # noqa: BLE001 - a dropped connection mid-stream
+            raise TilelliError(f"data.source={source}: stream failed ({type(e).__name__}: "
+                               f"{(str(e).splitlines() or [''])[0][:200]}); {OFFLINE_HINT}") from None
+    return guarded(), {"dataset": hub["dataset"], "config": hub.get("config"),
+                       "revision": hub.get("revision"),
+                       "revision_sha": resolve_revision(hub["dataset"], hub.get("revision")),
+                       "filter": f"int_score >= {ms}" if ms is not None else None}
+
+
+def write_corpus(docs: Iterable[str], path: Path) -> dict:
+    """Write {"text": ...} lines; return documents, bytes (UTF-8 text) and sha256 of the file."""
+    h, n_docs, n_bytes = hashlib.sha256(), 0, 0
+    with open(path, "wb") as f:
+        for text in docs:
+            line = (json.dumps({"text": text}, ensure_ascii=False) + "\n").encode("utf-8")
+            f.write(line)
+            h.update(line)
+            n_docs += 1
+            n_bytes += len(text.encode("utf-8"))
+    if n_docs == 0:
+        raise TilelliError("the source produced no documents (check data.local_paths / data.min_int_score)")
+    return {"documents": n_docs, "bytes": n_bytes, "sha256": h.hexdigest()}
+
+
+def download(cfg: dict, out_dir: str | os.PathLike = "data/raw") -> dict:
+    """Fetch or generate the corpus into out_dir/corpus.jsonl atomically; return the manifest."""
+    check_data_params(cfg)
+    docs, provenance = documents(cfg)
+    with io.atomic_dir(out_dir) as tmp:
+        stats = write_corpus(docs, Path(tmp) / "corpus.jsonl")
+        manifest = {"source": cfg["source"], **provenance, "max_bytes": cfg["max_bytes"],
+                    "seed": cfg.get("seed", 0), **stats,
+                    "sha256_of": "corpus.jsonl (one {\"text\": ...} object per line)"}
+        io.write_json(Path(tmp) / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,259 @@
+"""Statistics for the metacognition study: AUROC, its uncertainty, and tests between signals.
+
+Conventions: `y` is 1 for the positive class (OOD) and 0 for the negative class (in-domain);
+scores are already oriented so that higher means "more OOD" (see `regimes.py`). NaN scores
+(router signals of a model without a router) give NaN results instead of an error, so a
+vanilla model flows through the same tables.
+
+Why these tools, with the study's numbers (reference/NOTES.md):
+- n = 30 in-domain prompts is the bottleneck: at AUROC 0.8 the 95% CI half-width is ~0.11 for
+  30 vs 30 and ~0.10 for 30 vs 180. So every AUROC carries a stratified bootstrap CI (the class
+  sizes stay fixed, 2,000 resamples by default; the published kit used 1,000).
+- Two signals scored on the same prompts are correlated; an unpaired comparison would need a
+  gap of ~0.23 at n = 30. The paired bootstrap of the difference (the pre-registered win rule)
+  and the paired DeLong test both use the pairing. DeLong uses the midrank formulation
+  (Sun & Xu 2014): O(n log n), exact agreement with the O(n^2) definition.
+- ~35 comparisons per model (5 signals x 7 regimes) -> Holm step-down correction.
+- Seeds: Welch's t-test (unequal variances) with Cohen's d / Hedges' g; with 3 seeds per arm
+  only gaps of ~3.5 standard deviations are detectable, so the effect size is always reported.
+- Abstention: risk-coverage curve and AURC (Geifman & El-Yaniv) so "always abstain" cannot look
+  good; the random-order AURC equals the base error rate.
+
+Bootstrap trick: with the pair matrix M[i, j] = 1[s_pos_i > s_neg_j] + 0.5 * 1[s_pos_i == s_neg_j],
+a resample with multiplicity counts c_pos, c_neg has AUROC = c_pos @ M @ c_neg / (n_pos * n_neg).
+All resamples are one matrix product (30 x 180 pairs x 2,000 resamples: a few ms), exact with ties.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy import stats as _st
+
+from tilelli.errors import TilelliError
+
+
+# ---------------------------------------------------------------------------------------------
+# AUROC and ROC
+# ---------------------------------------------------------------------------------------------
+def _split(y, s) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y)
+    s = np.asarray(s, dtype=np.float64)
+    if y.shape != s.shape or y.ndim != 1:
+        raise TilelliError(f"labels {y.shape} and scores {s.shape} must be 1-D of equal length")
+    if not np.isin(y, (0, 1)).all():
+        raise TilelliError("labels must be 0 (in-domain) or 1 (OOD)")
+    pos, neg = s[y == 1], s[y == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        raise TilelliError(f"AUROC needs both classes (got {len(pos)} positive, {len(neg)} negative)")
+    return pos, neg
+
+
+def auroc(y, s) -> float:
+    """Area under the ROC curve = Mann-Whitney U / (n_pos n_neg), ties counted 1/2 (midranks)."""
+    pos, neg = _split(y, s)
+    if np.isnan(pos).any() or np.isnan(neg).any():
+        return math.nan
+    ranks = _st.rankdata(np.concatenate([pos, neg]))
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
+
+
+def roc_points(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) at every distinct score, from (0, 0) at threshold +inf to (1, 1).
+
+    A point means "flag as OOD when score >= threshold". Same points as
+    sklearn.metrics.roc_curve(..., drop_intermediate=False).
+    """
+    pos, neg = _split(y, s)
+    y = np.asarray(y)
+    s = np.asarray(s, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    last_of_run = np.r_[np.nonzero(np.diff(s_sorted))[0], len(s_sorted) - 1]
+    tps = np.cumsum(y_sorted)[last_of_run]
+    fps = (last_of_run + 1) - tps
+    fpr = np.r_[0.0, fps / len(neg)]
+    tpr = np.r_[0.0, tps / len(pos)]
+    thr = np.r_[np.inf, s_sorted[last_of_run]]
+    return fpr, tpr, thr
+
+
+# ---------------------------------------------------------------------------------------------
+# Stratified bootstrap
+# ---------------------------------------------------------------------------------------------
+def _pair_matrix(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    return (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+
+
+@functools.lru_cache(maxsize=64)
+def _stratified_counts(n_pos: int, n_neg: int, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplicities [n_boot, n] of each item in resamples drawn with replacement within each class.
+
+    Cached: every signal of one contrast sees the SAME resamples (paired, and ~0.1 ms instead of
+    re-drawing). The arrays are read-only.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in (n_pos, n_neg):
+        idx = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+        counts.setflags(write=False)
+        out.append(counts)
+    return out[0], out[1]
+
+
+def _boot_aurocs(mats: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
+    """Bootstrap AUROCs for several pair matrices under the SAME resamples (pairing)."""
+    n_pos, n_neg = mats[0].shape
+    cp, cn = _stratified_counts(n_pos, n_neg, n_boot, seed)
+    return [np.einsum("bi,bi->b", cp @ m, cn) / (n_pos * n_neg) for m in mats]
+
+
+def _percentile(values: np.ndarray, ci: float) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_auroc_ci(y, s, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile CI of the AUROC; each class is resampled within itself (sizes fixed)."""
+    pos, neg = _split(y, s)
+    if np.isnan(pos).any() or np.isnan(neg).any():
+        return math.nan, math.nan
+    (boot,) = _boot_aurocs([_pair_matrix(pos, neg)], n_boot, seed)
+    return _percentile(boot, ci)
+
+
+def bootstrap_auroc_diff(y, s_a, s_b, n_boot: int = 2000, ci: float = 0.95,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """(AUROC(a) - AUROC(b), lo, hi): paired, both signals scored on the same resampled prompts."""
+    pos_a, neg_a = _split(y, s_a)
+    pos_b, neg_b = _split(y, s_b)
+    if any(np.isnan(v).any() for v in (pos_a, neg_a, pos_b, neg_b)):
+        return math.nan, math.nan, math.nan
+    ma, mb = _pair_matrix(pos_a, neg_a), _pair_matrix(pos_b, neg_b)
+    (boot,) = _boot_aurocs([ma - mb], n_boot, seed)
+    delta = float(ma.mean() - mb.mean())
+    lo, hi = _percentile(boot, ci)
+    return delta, lo, hi
+
+
+# ---------------------------------------------------------------------------------------------
+# Paired DeLong
+# ---------------------------------------------------------------------------------------------
+def _delong_components(pos: np.ndarray, neg: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUROC and DeLong's structural components via midranks.
+
+    v10[i] = P(score of negative < pos_i) (+1/2 ties) for each positive;
+    v01[j] = P(score of positive > neg_j) (+1/2 ties) for each negative.
+    """
+    m, n = len(pos), len(neg)
+    tz = _st.rankdata(np.concatenate([pos, neg]))
+    tx, ty = _st.rankdata(pos), _st.rankdata(neg)
+    v10 = (tz[:m] - tx) / n
+    v01 = 1.0 - (tz[m:] - ty) / m
+    return float(v10.mean()), v10, v01
+
+
+def delong_paired(y, s_a, s_b) -> dict:
+    """Paired DeLong test of H0: AUROC(a) == AUROC(b) for two signals on the same prompts.
+
+    Returns {auroc_a, auroc_b, delta, se, z, p}. Identical signals give z = 0, p = 1.
+    """
+    pos_a, neg_a = _split(y, s_a)
+    pos_b, neg_b = _split(y, s_b)
+    if any(np.isnan(v).any() for v in (pos_a, neg_a, pos_b, neg_b)):
+        return {k: math.nan for k in ("auroc_a", "auroc_b", "delta", "se", "z", "p")}
+    if len(pos_a) < 2 or len(neg_a) < 2:
+        raise TilelliError("DeLong needs at least 2 prompts per class")
+    auc_a, v10a, v01a = _delong_components(pos_a, neg_a)
+    auc_b, v10b, v01b = _delong_components(pos_b, neg_b)
+    s10 = np.cov(np.vstack([v10a, v10b]))
+    s01 = np.cov(np.vstack([v01a, v01b]))
+    cov = s10 / len(pos_a) + s01 / len(neg_a)
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    delta = auc_a - auc_b
+    if var <= 1e-15:  # numerically identical rankings: no evidence of a difference
+        z, p = (0.0, 1.0) if abs(delta) < 1e-12 else (math.copysign(math.inf, delta), 0.0)
+    else:
+        z = delta / math.sqrt(var)
+        p = float(2 * _st.norm.sf(abs(z)))
+    return {"auroc_a": auc_a, "auroc_b": auc_b, "delta": delta,
+            "se": math.sqrt(max(var, 0.0)), "z": float(z), "p": p}
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiple comparisons, seeds, proportions
+# ---------------------------------------------------------------------------------------------
+def holm(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values (monotone, capped at 1). NaNs stay NaN and are not counted."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    adj = np.full_like(p, np.nan)
+    idx = np.nonzero(~np.isnan(p))[0]
+    order = idx[np.argsort(p[idx], kind="mergesort")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj
+
+
+def welch_test(a, b) -> dict:
+    """Welch's t-test of mean(a) vs mean(b) (e.g. Lite vs vanilla val bpc over seeds).
+
+    Returns {n_a, n_b, mean_a, mean_b, diff, t, df, p, cohens_d, hedges_g}. Cohen's d uses the
+    pooled SD; Hedges' g multiplies it by 1 - 3 / (4 (n_a + n_b) - 9) (small-sample bias).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise TilelliError(f"Welch's t-test needs >= 2 seeds per arm (got {len(a)} and {len(b)})")
+    va, vb = a.var(ddof=1), b.var(ddof=1)
+    res = _st.ttest_ind(a, b, equal_var=False)
+    se2 = va / len(a) + vb / len(b)
+    df = se2**2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1)) if se2 > 0 else math.nan
+    pooled = math.sqrt(((len(a) - 1) * va + (len(b) - 1) * vb) / (len(a) + len(b) - 2))
+    d = (a.mean() - b.mean()) / pooled if pooled > 0 else math.nan
+    g = d * (1 - 3 / (4 * (len(a) + len(b)) - 9))
+    return {"n_a": len(a), "n_b": len(b), "mean_a": float(a.mean()), "mean_b": float(b.mean()),
+            "diff": float(a.mean() - b.mean()), "t": float(res.statistic), "df": float(df),
+            "p": float(res.pvalue), "cohens_d": float(d), "hedges_g": float(g)}
+
+
+def wilson_ci(k: int, n: int, ci: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (sane at k = 0 or k = n, unlike Wald)."""
+    if n <= 0:
+        return math.nan, math.nan
+    z = float(_st.norm.ppf(1 - (1 - ci) / 2))
+    phat = k / n
+    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# ---------------------------------------------------------------------------------------------
+# Selective prediction
+# ---------------------------------------------------------------------------------------------
+def risk_coverage(score, error) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(coverage, risk, thresholds, aurc) when the model answers the prompts with the LOWEST scores.
+
+    `score` is an abstention score (e.g. abstain_p: higher = abstain first); `error` is 1 where
+    answering is wrong (e.g. the prompt's expected behaviour is to abstain). Points are at every
+    distinct threshold t: answer iff score <= t. AURC = sum of risk x coverage step, which with
+    no ties equals the mean over k of the risk of the k lowest-scored prompts.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    e = np.asarray(error, dtype=np.float64)
+    if s.shape != e.shape or s.ndim != 1 or len(s) == 0:
+        raise TilelliError("risk_coverage needs 1-D score and error arrays of equal, non-zero length")
+    if np.isnan(s).any():
+        nan = np.array([np.nan])
+        return nan, nan, nan, math.nan
+    order = np.argsort(s, kind="mergesort")
+    s_sorted, e_sorted = s[order], e[order]
+    last_of_run = np.r_[np.nonzero(np.diff(s_sorted))[0], len(s) - 1]
+    accepted = last_of_run + 1
+    risk = np.cumsum(e_sorted)[last_of_run] / accepted
+    coverage = accepted / len(s)
+    aurc = float(np.sum(risk * np.diff(np.r_[0.0, coverage])))
+    return coverage, risk, s_sorted[last_of_run], aurc

@@ -1,0 +1,74 @@
+"""What every stage script shares: params, logging of the resolved config, one-line errors.
+
+    from tilelli.stage import run, load_params
+    def main(params): ...
+    if __name__ == "__main__":
+        run(main)
+
+A stage runs under `dvc repro` or on its own (`python -m stages.pretrain`), reading params.yaml
+from the repository root (or $TILELLI_PARAMS). `TilelliError` and a missing file become
+`error: <message>` on stderr and exit code 2; other exceptions keep their traceback (bugs).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from tilelli.errors import TilelliError
+
+
+def load_params(path: str | os.PathLike | None = None) -> dict:
+    path = Path(path or os.environ.get("TILELLI_PARAMS", "params.yaml"))
+    if not path.is_file():
+        raise TilelliError(f"{path}: params file not found (run from the repository root)")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise TilelliError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(params, dict):
+        raise TilelliError(f"{path}: expected a mapping at the top level")
+    return params
+
+
+def section(params: dict, key: str) -> dict:
+    """params[key] as a dict, or a clear error naming the missing key."""
+    value = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise TilelliError(f"params.yaml: missing key '{key}'")
+        value = value[part]
+    return value
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def quiet() -> bool:
+    """Progress bars off on CI (CI=true) or when stderr is not a terminal-like sink."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def run(main, params_path: str | None = None) -> None:
+    """Load params, log the stage name, argv and its params, call main(params); one-line errors."""
+    try:
+        params = load_params(params_path)
+        log(f"[{Path(sys.argv[0]).stem}] argv={sys.argv[1:]} profile={params.get('profile')}")
+        main(params)
+    except TilelliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except FileNotFoundError as e:
+        print(f"error: {e.filename or e}: file not found (did the upstream stage run?)", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def dump_config(obj) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True, default=str)

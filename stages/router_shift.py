@@ -1,0 +1,37 @@
+"""Router shift and generation quality of every metacog variant against v4 (claim N4).
+
+    python -m stages.router_shift
+
+Reads models/v4 and models/metacog/<variant>-s<seed> (explicit list from params), the held-out
+chat text data/sft/chat_valid.jsonl and metrics/behaviour.json (probe loop and refusal rates).
+Writes metrics/router_shift.json: per model kl_per_layer, kl_mean, chat_bpb, loop_rate,
+refusal_rate_answerable; per variant the same summarised over seeds (mean, std, min, max).
+"""
+import json
+
+from tilelli.data.jsonl import read_jsonl
+from tilelli.eval.router_shift import router_shift
+from tilelli.io import write_json
+from tilelli.stage import log, run, section
+from tilelli.train.experiments import variant_dir
+
+
+def main(params: dict) -> None:
+    from tilelli.model import TilelliLM
+
+    mc, probe = section(params, "metacog"), section(params, "probe")
+    groups = {v: [variant_dir(v, s) for s in mc["seeds"]] for v in mc["variants"]}
+    names = ["v4"] + [m for members in groups.values() for m in members]
+    models = {n: TilelliLM.from_pretrained(f"models/{n}") for n in names}
+    behaviour = json.loads(open("metrics/behaviour.json").read())
+    rows = read_jsonl("data/sft/chat_valid.jsonl")
+    result = router_shift(models, "v4", rows, mc["train"]["seq_len"], probe["batch_size"], behaviour, groups)
+    write_json("metrics/router_shift.json", result)
+    for v in mc["variants"]:
+        g = result[v]
+        log(f"[router_shift] {v}: KL to v4 {g['kl_mean']['mean']:.4f} +- {g['kl_mean']['std']:.4f}, "
+            f"chat bpb {g['chat_bpb']['mean']:.3f}, loops {g.get('loop_rate', {}).get('mean')}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,156 @@
+"""SFT / abstain / held-out / OOD sets: sizes, targets, and no overlap between any two sets."""
+import itertools
+import json
+
+import pytest
+
+from tilelli.data.facts import fictional_places, qa, templates
+from tilelli.data.ood import PROBE_TOPIC_QUESTIONS, TRAIN_TOPIC_DOMAINS
+from tilelli.data.prompts import build_probe
+from tilelli.data.sft import SET_NAMES, build_sft_sets, check_disjoint, filter_instructions, write_sft_sets
+from tilelli.data.splits import split_plan
+from tilelli.errors import TilelliError
+
+TINY = {"seed": 0, "abstain_template": "I don't know.", "n_chat_train": 3000, "n_chat_valid": 100,
+        "n_abstain_train": 1000, "n_abstain_valid": 100, "n_ood_train": 600}
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return build_sft_sets(TINY)
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return build_probe(0)
+
+
+def test_set_sizes(sets):
+    assert list(sets) == list(SET_NAMES)
+    sizes = {k: len(v) for k, v in sets.items()}
+    assert sizes == {"chat_train": 3000, "chat_valid": 100, "abstain_train": 1000, "abstain_valid": 100,
+                     "idk_heldout": 10, "false_inability": 20, "ood_train": 600}
+
+
+def test_rows_follow_the_contract(sets):
+    for name, rows in sets.items():
+        for r in rows:
+            assert isinstance(r["prompt"], str) and isinstance(r["response"], str) and isinstance(r["kind"], str)
+            assert "\n" not in r["prompt"] and "\n" not in r["response"], (name, r)
+
+
+def test_abstain_targets_are_exactly_the_template(sets):
+    for name in ("abstain_train", "abstain_valid", "idk_heldout", "ood_train"):
+        assert {r["response"] for r in sets[name]} == {"I don't know."}
+    custom = build_sft_sets({**TINY, "abstain_template": "I am not sure."})
+    assert {r["response"] for r in custom["abstain_train"]} == {"I am not sure."}
+    assert "I don't know." not in {r["response"] for r in custom["chat_train"]}
+
+
+def test_no_prompt_is_shared_by_any_two_sets_or_the_probe(sets, probe):
+    groups = {**{k: {r["prompt"] for r in v} for k, v in sets.items()},
+              "probe": {r["prompt"] for r in probe}}
+    for (a, pa), (b, pb) in itertools.combinations(groups.items(), 2):
+        assert not pa & pb, (a, b, sorted(pa & pb)[:3])
+    for name, rows in sets.items():
+        assert len({r["prompt"] for r in rows}) == len(rows), name
+
+
+def test_held_out_facts_never_appear_in_chat_training(sets):
+    plan = split_plan(0)
+    trained_answers = {r["response"] for r in sets["chat_train"]}
+    for key in plan.in_domain + plan.ood_style + plan.long_input + plan.neo_false_inability + plan.false_inability:
+        for t in range(len(templates(key))):
+            assert qa(key, t)[1] not in trained_answers, key
+    assert not set(plan.chat_train) & plan.held_out_keys()
+
+
+def test_chat_pairs_are_answerable_from_the_facts(sets):
+    plan = split_plan(0)
+    answers = {qa(k, t)[1] for k in plan.chat_train for t in range(len(templates(k)))}
+    assert all(r["response"] in answers for r in sets["chat_train"])
+    assert all(r["kind"] == "chat" for r in sets["chat_train"] + sets["chat_valid"])
+
+
+def test_idk_uses_fictional_places_seen_nowhere_else(sets):
+    plan = split_plan(0)
+    held = [c for c, _ in plan.fictional_idk]
+    assert all(any(c in r["prompt"] for c in held) for r in sets["idk_heldout"])
+    others = " ".join(r["prompt"] for name in ("abstain_train", "abstain_valid") for r in sets[name])
+    assert not any(c in others for c in held)
+    names = {n for pair in fictional_places() for n in pair}
+    assert not any(n in r["prompt"] or n in r["response"] for r in sets["chat_train"] for n in names)
+
+
+def test_false_inability_is_answerable(sets):
+    plan = split_plan(0)
+    assert {r["response"] for r in sets["false_inability"]} <= {qa(k, t)[1] for k in plan.false_inability
+                                                               for t in range(5)}
+
+
+def test_ood_train_topics_are_disjoint_from_the_probe(sets, probe):
+    ood = [r for r in sets["ood_train"]]
+    assert {r["kind"] for r in ood} == {"ood"}
+    assert {r["regime"] for r in ood} == {"ood_topic", "false_premise", "gibberish"}
+    probe_topics = set(PROBE_TOPIC_QUESTIONS)
+    assert not probe_topics & {r["prompt"] for r in ood}
+    for words in ("guitar", "Python", "vaccine", "Jupiter", "interest", "formula"):
+        assert not any(words in r["prompt"] for r in ood)
+    assert len(TRAIN_TOPIC_DOMAINS) >= 10
+
+
+def test_deterministic(sets):
+    again = build_sft_sets(TINY)
+    assert json.dumps(again) == json.dumps(sets)
+    other = build_sft_sets({**TINY, "seed": 1})
+    assert other["chat_train"] != sets["chat_train"]
+
+
+@pytest.mark.parametrize("key,bad", [("n_chat_train", 0), ("n_abstain_train", -1), ("n_ood_train", "5"),
+                                     ("abstain_template", ""), ("abstain_template", "two\nlines"),
+                                     ("n_chat_valid", 10_000)])
+def test_bad_params_are_one_clear_line(key, bad):
+    with pytest.raises(TilelliError) as e:
+        build_sft_sets({**TINY, key: bad})
+    assert f"sft.{key}" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_asking_for_more_pairs_than_exist_is_an_error():
+    with pytest.raises(TilelliError, match="n_chat_train"):
+        build_sft_sets({**TINY, "n_chat_train": 100_000})
+
+
+def test_check_disjoint_catches_a_leak():
+    with pytest.raises(TilelliError, match="both"):
+        check_disjoint({"a": [{"prompt": "x"}], "b": [{"prompt": "x"}]}, set())
+    with pytest.raises(TilelliError, match="probe"):
+        check_disjoint({"a": [{"prompt": "x"}]}, {"x"})
+
+
+def test_instruction_filter_keeps_single_line_qa_and_skips_reserved():
+    rows = [
+        {"instruction": "Why is the sky blue?", "context": "", "response": "Rayleigh\nscattering.", "category": "open_qa"},
+        {"instruction": "Summarise this.", "context": "Long text", "response": "Short.", "category": "summarization"},
+        {"instruction": "Who wrote it?", "context": "A book by X.", "response": "X.", "category": "closed_qa"},
+        {"instruction": "What is the capital of Peru?", "context": "", "response": "Lima.", "category": "open_qa"},
+        {"instruction": "Why is the sky blue?", "context": "", "response": "Duplicate.", "category": "general_qa"},
+        {"instruction": "Long?", "context": "", "response": "x" * 500, "category": "general_qa"},
+    ]
+    out = filter_instructions(rows, {"categories": ["open_qa", "general_qa"], "max_response_bytes": 200},
+                              reserved={"What is the capital of Peru?"})
+    assert out == [{"prompt": "Why is the sky blue?", "response": "Rayleigh scattering.", "kind": "instruction"}]
+
+
+def test_instructions_option_fails_offline_in_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TilelliError) as e:
+        build_sft_sets({**TINY, "instructions": {"enabled": True}})
+    assert "sft.instructions.enabled=false" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_write_sft_sets_writes_every_file(tmp_path, sets):
+    sizes = write_sft_sets(sets, tmp_path / "sft")
+    assert sorted(p.stem for p in (tmp_path / "sft").iterdir()) == sorted(SET_NAMES)
+    assert sizes["idk_heldout"] == 10
+    line = (tmp_path / "sft" / "chat_train.jsonl").read_text().splitlines()[0]
+    assert set(json.loads(line)) == {"prompt", "response", "kind"}

@@ -1,0 +1,165 @@
+"""AUROC statistics: agreement with scikit-learn, bootstrap sanity, DeLong vs its O(n^2) definition."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from tilelli.errors import TilelliError
+from tilelli.eval import stats
+
+
+def _data(seed, n_pos=30, n_neg=180, shift=0.8, decimals=1):
+    rng = np.random.default_rng(seed)
+    s = np.r_[rng.normal(shift, 1, n_pos), rng.normal(0, 1, n_neg)].round(decimals)  # ties on purpose
+    y = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
+    return y, s
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_auroc_matches_sklearn_with_ties(seed):
+    y, s = _data(seed, decimals=seed % 3)
+    assert abs(stats.auroc(y, s) - roc_auc_score(y, s)) < 1e-9
+
+
+def test_auroc_edge_cases():
+    assert stats.auroc([1, 0], [1.0, 0.0]) == 1.0
+    assert stats.auroc([1, 0], [0.0, 1.0]) == 0.0
+    assert stats.auroc([1, 1, 0, 0], [0.5] * 4) == 0.5
+    assert math.isnan(stats.auroc([1, 0], [math.nan, 0.0]))
+    with pytest.raises(TilelliError):
+        stats.auroc([1, 1], [0.1, 0.2])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_roc_points_match_sklearn(seed):
+    y, s = _data(seed)
+    fpr, tpr, thr = stats.roc_points(y, s)
+    f2, t2, th2 = roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, f2)
+    np.testing.assert_allclose(tpr, t2)
+    np.testing.assert_allclose(thr[1:], th2[1:])
+    assert abs(np.trapezoid(tpr, fpr) - stats.auroc(y, s)) < 1e-12
+
+
+def test_bootstrap_is_deterministic_and_brackets_the_estimate():
+    y, s = _data(0)
+    a = stats.bootstrap_auroc_ci(y, s, n_boot=500, seed=3)
+    assert a == stats.bootstrap_auroc_ci(y, s, n_boot=500, seed=3)
+    assert a != stats.bootstrap_auroc_ci(y, s, n_boot=500, seed=4)
+    assert a[0] < stats.auroc(y, s) < a[1]
+
+
+def test_bootstrap_ci_width_matches_the_study_numbers():
+    # NOTES.md: at AUROC 0.8 the 95% half-width is ~0.10 for 30 vs 180 and ~0.11 for 30 vs 30
+    shift = math.sqrt(2) * st.norm.ppf(0.8)  # binormal: AUROC = Phi(shift / sqrt 2)
+    for n_neg, expect in ((180, 0.099), (30, 0.113)):
+        widths = []
+        for seed in range(10):
+            y, s = _data(seed, n_neg=n_neg, shift=shift, decimals=8)
+            lo, hi = stats.bootstrap_auroc_ci(y, s, n_boot=1000, seed=seed)
+            widths.append((hi - lo) / 2)
+        assert abs(np.mean(widths) - expect) < 0.03
+
+
+def test_bootstrap_coverage_is_about_95_percent():
+    shift = math.sqrt(2) * st.norm.ppf(0.75)  # true AUROC 0.75
+    hits = 0
+    for seed in range(120):
+        y, s = _data(1000 + seed, n_pos=30, n_neg=30, shift=shift, decimals=8)
+        lo, hi = stats.bootstrap_auroc_ci(y, s, n_boot=400, seed=seed)
+        hits += lo <= 0.75 <= hi
+    assert 0.85 <= hits / 120 <= 0.995
+
+
+def test_bootstrap_of_the_difference_is_paired():
+    y, s = _data(1)
+    assert stats.bootstrap_auroc_diff(y, s, s, n_boot=200) == (0.0, 0.0, 0.0)
+    rng = np.random.default_rng(0)
+    noisy = s + rng.normal(0, 0.05, len(s))  # almost the same ranking: paired CI must be narrow
+    d, lo, hi = stats.bootstrap_auroc_diff(y, s, noisy, n_boot=1000)
+    assert abs(d - (stats.auroc(y, s) - stats.auroc(y, noisy))) < 1e-12
+    unpaired_half = np.diff(stats.bootstrap_auroc_ci(y, s, n_boot=1000))[0] / 2
+    assert (hi - lo) / 2 < unpaired_half / 3
+    assert all(math.isnan(v) for v in stats.bootstrap_auroc_diff(y, s, s * math.nan, n_boot=10))
+
+
+def _delong_slow(y, a, b):
+    """DeLong's variance straight from its definition: O(n_pos x n_neg) kernel matrices."""
+    y = np.asarray(y)
+    comps = []
+    for s in (a, b):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        comps.append((psi.mean(), psi.mean(1), psi.mean(0)))
+    m, n = (y == 1).sum(), (y == 0).sum()
+    s10 = np.cov(np.vstack([comps[0][1], comps[1][1]]))
+    s01 = np.cov(np.vstack([comps[0][2], comps[1][2]]))
+    c = s10 / m + s01 / n
+    return (comps[0][0] - comps[1][0]) / math.sqrt(c[0, 0] + c[1, 1] - 2 * c[0, 1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_delong_matches_the_quadratic_definition(seed):
+    y, a = _data(seed)
+    b = a + np.random.default_rng(seed).normal(0, 1.0, len(a)).round(1)
+    res = stats.delong_paired(y, a, b)
+    assert abs(res["z"] - _delong_slow(y, a, b)) < 1e-9
+    assert abs(res["p"] - 2 * st.norm.sf(abs(res["z"]))) < 1e-12
+    assert abs(res["auroc_a"] - roc_auc_score(y, a)) < 1e-12
+
+
+def test_delong_known_cases():
+    y, a = _data(2)
+    same = stats.delong_paired(y, a, a.copy())
+    assert same["p"] == 1.0 and same["z"] == 0.0
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(100, int), np.zeros(100, int)]
+    perfect = np.r_[np.ones(100), np.zeros(100)] + rng.normal(0, 0.01, 200)
+    assert stats.delong_paired(y, perfect, rng.normal(size=200))["p"] < 1e-10
+    swapped = stats.delong_paired(y, rng.normal(size=200), perfect)
+    assert swapped["z"] < 0
+
+
+def test_holm_known_values():
+    adj = stats.holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adj, [0.03, 0.06, 0.06, 0.02])
+    adj = stats.holm([0.5, math.nan, 0.01])  # NaN: not counted in m
+    assert math.isnan(adj[1]) and adj[2] == pytest.approx(0.02) and adj[0] == pytest.approx(0.5)
+    assert stats.holm([0.9, 0.8]).max() <= 1.0
+
+
+def test_welch_and_effect_sizes():
+    a, b = [0.5686, 0.5690, 0.5679], [0.5707, 0.5711, 0.5702]
+    r = stats.welch_test(a, b)
+    ref = st.ttest_ind(a, b, equal_var=False)
+    assert r["p"] == pytest.approx(ref.pvalue) and r["t"] == pytest.approx(ref.statistic)
+    sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)  # equal n: pooled = RMS of SDs
+    assert r["cohens_d"] == pytest.approx((np.mean(a) - np.mean(b)) / sd)
+    assert r["hedges_g"] == pytest.approx(r["cohens_d"] * (1 - 3 / (4 * 6 - 9)))
+    assert r["df"] == pytest.approx(ref.df)
+    with pytest.raises(TilelliError, match="seeds per arm"):
+        stats.welch_test([0.5686, 0.5690, 0.5679], [0.5707])
+
+
+def test_wilson_interval():
+    lo, hi = stats.wilson_ci(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = stats.wilson_ci(7, 20)
+    assert lo == pytest.approx(0.1812, abs=1e-3) and hi == pytest.approx(0.5671, abs=1e-3)
+
+
+def test_risk_coverage_and_aurc():
+    rng = np.random.default_rng(0)
+    score = rng.random(50)
+    err = (rng.random(50) < 0.3).astype(float)
+    cov, risk, thr, aurc = stats.risk_coverage(score, err)
+    order = np.argsort(score)
+    by_k = np.cumsum(err[order]) / np.arange(1, 51)
+    assert aurc == pytest.approx(by_k.mean()) and cov[-1] == 1.0 and risk[-1] == pytest.approx(err.mean())
+    _, _, _, oracle = stats.risk_coverage(err + 0.01 * score, err)  # errors abstained first
+    _, _, _, worst = stats.risk_coverage(-err + 0.01 * score, err)
+    assert oracle < aurc < worst
+    _, _, _, tied = stats.risk_coverage(np.zeros(50), err)  # one threshold: risk = base rate
+    assert tied == pytest.approx(err.mean())
