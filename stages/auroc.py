@@ -26,10 +26,9 @@ def model_groups(params: dict) -> dict[str, list[str]]:
     p = section(params, "probe")
     groups = {m: [m] for m in p["models"]}
     if p.get("include_metacog"):
-        from tilelli.train.experiments import variant_dir
+        from tilelli.train.experiments import metacog_groups
 
-        mc = section(params, "metacog")
-        groups.update({v: [variant_dir(v, s) for s in mc["seeds"]] for v in mc["variants"]})
+        groups.update(metacog_groups(params))
     return groups
 
 
@@ -42,7 +41,8 @@ def main(params: dict) -> None:
     gates = {m: read_gate_rows(f"data/probe/{m}.gates.jsonl") for m in models}
     log(f"[auroc] {len(models)} models, {cfg.n_boot} bootstrap resamples")
 
-    metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups)
+    ranked = [g for g in groups if g not in section(params, "probe.models")] or None  # the metacog variants
+    metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups, ranked)
     beh = {m: behaviour(rows[m], gates[m], cfg.ci) for m in models}
     write_json("metrics/auroc.json", metrics)
     write_json("metrics/behaviour.json", beh)

@@ -3,7 +3,7 @@
     python -m stages.chat_sft
 
 Reads params `chat_sft`, `sft`, `seed`, `device`; data/sft/chat_{train,valid}.jsonl.
-Writes models/chat, plots/chat_sft/{train,eval}.csv, metrics/chat_sft.json.
+Writes models/chat, plots/train/chat_sft/{train,eval}.csv, metrics/train/chat_sft.json.
 """
 from tilelli.stage import run
 from tilelli.train.recipes import chat_sft

@@ -4,8 +4,8 @@
     dvc exp run -S pretrain.steps=200         # one knob changed, tracked as an experiment
 
 Reads params `model`, `pretrain`, `seed`, `device`; data/packed/{train,valid}.bin.
-Writes models/pretrain (safetensors + config.json), plots/pretrain/{train,eval}.csv,
-metrics/pretrain.json; resumes from checkpoints/pretrain after a crash.
+Writes models/pretrain (safetensors + config.json), plots/train/pretrain/{train,eval}.csv,
+metrics/train/pretrain.json; resumes from checkpoints/pretrain after a crash.
 """
 from tilelli.stage import run
 from tilelli.train.recipes import pretrain

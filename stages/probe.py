@@ -12,10 +12,9 @@ probe outputs must hash the same on every re-run.
 """
 import argparse
 
-import torch
-
+from tilelli.eval.auroc_report import nan_to_none
 from tilelli.eval.probe import probe_model
-from tilelli.eval.probe_io import nan_to_null, read_jsonl, read_prompts
+from tilelli.eval.probe_io import read_jsonl, read_prompts
 from tilelli.io import write_json, write_jsonl
 from tilelli.stage import log, run, section
 
@@ -25,9 +24,8 @@ def main(params: dict, name: str) -> None:
 
     p = section(params, "probe")
     template = section(params, "sft.abstain_template")
-    torch.manual_seed(int(params.get("seed", 0)))  # greedy decoding; seeded anyway
     lm = TilelliLM.from_pretrained(f"models/{name}")
-    settings = dict(batch_size=int(p["batch_size"]), gen_bytes=int(p["gen_bytes"]),
+    settings = dict(batch_size=int(p["batch_size"]), gen_bytes=int(p["gen_bytes"]), seed=int(params.get("seed", 0)),
                     temperature=float(p.get("temperature", 0.0)), abstain_template=template)
 
     rows, timing = probe_model(lm, read_prompts(p["prompts"]), **settings)
@@ -38,7 +36,7 @@ def main(params: dict, name: str) -> None:
         g_rows, gate_timing[set_name] = probe_model(lm, gate_prompts, with_signals=False, **settings)
         gate_rows += g_rows
 
-    write_jsonl(f"data/probe/{name}.jsonl", [nan_to_null(r) for r in rows])
+    write_jsonl(f"data/probe/{name}.jsonl", [nan_to_none(r) for r in rows])
     write_jsonl(f"data/probe/{name}.gates.jsonl", gate_rows)
     write_json(f"data/probe_timing/{name}.json", {"probe": timing, "gates": gate_timing})
     labels = {k: sum(r["label"] == k for r in rows) for k in ("answer", "refusal", "loop")}

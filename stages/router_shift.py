@@ -10,24 +10,28 @@ refusal_rate_answerable; per variant the same summarised over seeds (mean, std, 
 import json
 
 from tilelli.data.jsonl import read_jsonl
+from tilelli.errors import TilelliError
 from tilelli.eval.router_shift import router_shift
 from tilelli.io import write_json
 from tilelli.stage import log, run, section
-from tilelli.train.experiments import variant_dir
+from tilelli.train.experiments import metacog_groups
 
 
 def main(params: dict) -> None:
     from tilelli.model import TilelliLM
 
-    mc, probe = section(params, "metacog"), section(params, "probe")
-    groups = {v: [variant_dir(v, s) for s in mc["seeds"]] for v in mc["variants"]}
+    groups = metacog_groups(params)
     names = ["v4"] + [m for members in groups.values() for m in members]
     models = {n: TilelliLM.from_pretrained(f"models/{n}") for n in names}
-    behaviour = json.loads(open("metrics/behaviour.json").read())
+    try:
+        behaviour = json.loads(open("metrics/behaviour.json").read())
+    except json.JSONDecodeError as e:
+        raise TilelliError(f"metrics/behaviour.json: not valid JSON ({e}); re-run `dvc repro auroc`") from None
     rows = read_jsonl("data/sft/chat_valid.jsonl")
-    result = router_shift(models, "v4", rows, mc["train"]["seq_len"], probe["batch_size"], behaviour, groups)
+    result = router_shift(models, "v4", rows, section(params, "metacog.train.seq_len"),
+                          section(params, "probe.batch_size"), behaviour, groups)
     write_json("metrics/router_shift.json", result)
-    for v in mc["variants"]:
+    for v in groups:
         g = result[v]
         log(f"[router_shift] {v}: KL to v4 {g['kl_mean']['mean']:.4f} +- {g['kl_mean']['std']:.4f}, "
             f"chat bpb {g['chat_bpb']['mean']:.3f}, loops {g.get('loop_rate', {}).get('mean')}")

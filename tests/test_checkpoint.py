@@ -8,15 +8,6 @@ import torch
 from tilelli import TilelliError, TilelliLM
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
-    OpenMP barriers between spinning threads slow small ops down by 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "tilelli"
 
 

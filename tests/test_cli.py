@@ -2,19 +2,8 @@
 import io
 
 import pytest
-import torch
 
 from tilelli import TilelliLM, cli
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
-    OpenMP barriers between spinning threads slow small ops down by 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

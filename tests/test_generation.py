@@ -7,15 +7,6 @@ from tilelli.model import TilelliLM
 from tilelli.model.generation import IncrementalDecoder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
-    OpenMP barriers between spinning threads slow small ops down by 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = ["tilelli-lite-fp32-tiny", "tilelli-lite-ternary-tiny", "tilelli-fp32-tiny",
         "tilelli-ternary-tiny", "vanilla-fp32-tiny"]
 PROMPT = list(b"USER: What is the capital of France?\nTILELLI:")

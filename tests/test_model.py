@@ -12,15 +12,6 @@ from tilelli.model.block import load_balance_loss
 from tilelli.model.config import config_from_dict
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
-    OpenMP barriers between spinning threads slow small ops down by 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 NAMED = ["tilelli-lite-fp32", "tilelli-lite-ternary", "tilelli-fp32", "tilelli-ternary", "vanilla-fp32"]
 TINY = [n + "-tiny" for n in NAMED]
 

@@ -1,20 +1,9 @@
 """TernaryLinear: ternary forward values, straight-through gradient, Hadamard, eval cache."""
-import pytest
 import torch
 import torch.nn.functional as F
 
 from tilelli.model import TilelliLM
 from tilelli.model.ternary import TernaryLinear, hadamard_matrix, ternarize
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
-    OpenMP barriers between spinning threads slow small ops down by 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _layer(in_f=64, out_f=48, **kw):

@@ -45,6 +45,14 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     assert [line.split(",")[0] for line in log[1:]] == [str(s) for s in range(1, 13)]
 
 
+def test_same_seed_same_machine_gives_identical_metrics_and_weights(tmp_path):
+    _run(tmp_path / "a", -1, 6)
+    _run(tmp_path / "b", -1, 6)
+    assert (tmp_path / "a/logs/train.csv").read_text() == (tmp_path / "b/logs/train.csv").read_text()
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_ddp_two_processes_match_single_process(tmp_path):
     # The router load-balance loss is computed on each process's share of the batch (as in MoE
     # practice) and is not linear in the batch, so the exact comparison turns it off.

@@ -24,10 +24,9 @@ import json
 import sys
 from dataclasses import asdict
 
+from tilelli.data.chat_format import END_OF_TURN, format_prompt
 from tilelli.errors import TilelliError
 
-CHAT_PROMPT = "USER: {question}\nTILELLI:"
-END_OF_TURN = "\n"
 
 
 def _stream_writer(out, skip_leading_space: bool = False):
@@ -99,7 +98,7 @@ def answer(lm, question: str, max_new: int, out, **sampling) -> str:
     from tilelli.tokenizer import ByteTokenizer
 
     tok = ByteTokenizer()
-    prompt = tok.encode(CHAT_PROMPT.format(question=question.strip()))
+    prompt = tok.encode(format_prompt(question.strip()))
     write, finish = _stream_writer(out, skip_leading_space=True)
     full = lm.generate(prompt, max_new, stop=[END_OF_TURN.encode()], callback=write, **sampling)
     finish()

@@ -49,7 +49,7 @@ def log(msg: str) -> None:
 
 
 def quiet() -> bool:
-    """Progress bars off on CI (CI=true) or when stderr is not a terminal-like sink."""
+    """Progress bars off on CI (CI=true): stages then log one line per evaluation instead."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

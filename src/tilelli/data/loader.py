@@ -1,19 +1,18 @@
-"""Batches for training and evaluation from packed shards and SFT rows.
+"""Reading packed shards and SFT rows into (x, y) batches.
 
-    from tilelli.data.loader import RandomWindows, valid_batches, SFTBatches
-    train = RandomWindows("data/packed/train.bin", seq_len=128, batch_size=16, seed=0)
-    x, y = next(train)                              # LongTensor [16, 128] each, y = x shifted by 1
+    from tilelli.data.loader import open_shard, windows, valid_batches, sft_eval_batches
+    shard = open_shard("data/packed/train.bin")                     # checked against meta.json
+    x, y = windows(shard, np.array([0, 4096]), seq_len=128)         # LongTensor [2, 128], y = x shifted
     evals = valid_batches("data/packed/valid.bin", 128, 16, max_batches=8)   # same list every call
-    sft = SFTBatches(read_jsonl("data/sft/chat_train.jsonl"), 128, 16, seed=0)
+    chat = sft_eval_batches(read_jsonl("data/sft/chat_valid.jsonl"), 128, 16)
 
 Windows cross document boundaries; the 0x00 separator between documents is an ordinary
-target (the model learns where documents end). Every iterator owns its RNG, so two loaders
-with the same seed give the same batches whatever else the process samples.
-`RandomWindows.state_dict()` / `load_state_dict()` make a resumed run continue the same stream.
+target (the model learns where documents end). Random training batches are drawn in
+tilelli.train.batches as pure functions of the step, so resumed and multi-process runs see
+the same batches.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -24,16 +23,9 @@ import torch
 from tilelli.data.chat_format import IGNORE_INDEX, encode_pair
 from tilelli.data.packing import SEPARATOR
 from tilelli.errors import TilelliError
+from tilelli.io import sha256_file
 
 _VERIFIED: dict[tuple, bool] = {}  # (path, size, mtime_ns) of shards whose sha256 matched
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(16 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def open_shard(path: str | os.PathLike, verify: bool = True) -> np.memmap:
@@ -69,7 +61,7 @@ def open_shard(path: str | os.PathLike, verify: bool = True) -> np.memmap:
             raise TilelliError(f"{path}: {why} (re-run `dvc repro pack`)")
         stamp = (str(path.resolve()), size, path.stat().st_mtime_ns)
         if verify and stamp not in _VERIFIED:
-            if _sha256_file(path) != entry.get("sha256"):
+            if sha256_file(path) != entry.get("sha256"):
                 raise TilelliError(f"{path}: corrupt (sha256 differs from meta.json; re-run `dvc repro pack`)")
             _VERIFIED[stamp] = True
     data = np.memmap(path, dtype=np.uint8, mode="r")

@@ -17,7 +17,7 @@ Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; chat_fo
   templates are disjoint from the probe's (kind "ood", field "regime" says which).
 - optional, off by default: `instructions.enabled` adds real QA pairs from a `datasets`
   instruction set (databricks/databricks-dolly-15k, categories open_qa/general_qa) to chat_train
-  (kind "instruction"); needs network, for the paper profile.
+  (kind "instruction"); needs network; meant for paper-scale runs (`-S sft.instructions.enabled=true`).
 Every prompt is unique across all sets and the probe (checked here and in tests).
 """
 from __future__ import annotations

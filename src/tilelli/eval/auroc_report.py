@@ -51,11 +51,12 @@ class ReportConfig:
         return cls(n_boot=int(section.get("bootstrap", cls.n_boot)), **known)
 
 
-def _nan_to_none(x):
+def nan_to_none(x):
+    """JSON has no NaN: non-finite floats (e.g. router signals of a model without a router) -> null."""
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: nan_to_none(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
+        return [nan_to_none(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
@@ -127,12 +128,12 @@ def _aligned(rows_a: list[dict], rows_b: list[dict], name: str) -> tuple[list[di
 
 def cross_model_summary(rows_by_model: dict[str, list[dict]], metrics_by_model: dict,
                         contrasts: list[dict], cfg: ReportConfig,
-                        groups: dict[str, list[str]] | None = None) -> dict:
+                        groups: dict[str, list[str]] | None = None, ranked: list[str] | None = None) -> dict:
     """Which model / group has the best cross abstain_p AUROC; paired contrasts between models.
 
     {best_abstain_p: {model, auroc, lo, hi},
-     abstain_p_by_group: {group: {mean, min, max, n}},     # a group = a variant's seeds
-     best_abstain_p_group: {group, mean},
+     abstain_p_by_group: {group: {mean, min, max, n, gap_to_best}},  # a group = a variant's seeds
+     best_abstain_p_group: {group, mean},     # best among `ranked` groups (the metacog variants)
      contrasts: {name: {a, b, signal, regime, auroc_a, auroc_b, delta, lo, hi, p}}}
     """
     cross = {m: metrics_by_model[m]["abstain_p"]["cross"] for m in metrics_by_model}
@@ -149,9 +150,12 @@ def cross_model_summary(rows_by_model: dict[str, list[dict]], metrics_by_model: 
         summary["abstain_p_by_group"][g] = {"mean": float(np.mean(vals)) if vals else math.nan,
                                             "min": min(vals, default=math.nan),
                                             "max": max(vals, default=math.nan), "n": len(vals)}
-    by_group = {g: v["mean"] for g, v in summary["abstain_p_by_group"].items() if not math.isnan(v["mean"])}
+    by_group = {g: v["mean"] for g, v in summary["abstain_p_by_group"].items()
+                if not math.isnan(v["mean"]) and (ranked is None or g in ranked)}
     best_g = max(by_group, key=by_group.get) if by_group else None
     summary["best_abstain_p_group"] = {"group": best_g, "mean": by_group.get(best_g, math.nan)}
+    for g, v in summary["abstain_p_by_group"].items():  # how far each group is from the best one
+        v["gap_to_best"] = by_group[best_g] - v["mean"] if best_g and not math.isnan(v["mean"]) else math.nan
     for spec in contrasts:
         name, a, b = spec["name"], spec["a"], spec["b"]
         signal, regime = spec.get("signal", "abstain_p"), spec.get("regime", "cross")
@@ -170,7 +174,8 @@ def cross_model_summary(rows_by_model: dict[str, list[dict]], metrics_by_model: 
 
 
 def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig,
-                 contrasts: list[dict] = (), groups: dict[str, list[str]] | None = None) -> tuple[dict, dict]:
+                 contrasts: list[dict] = (), groups: dict[str, list[str]] | None = None,
+                 ranked: list[str] | None = None) -> tuple[dict, dict]:
     """(metrics/auroc.json content, per-model tests) with NaN written as null."""
     for m in rows_by_model:
         if m in RESERVED:
@@ -178,8 +183,8 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig,
     metrics, tests = {}, {}
     for m, rows in rows_by_model.items():
         metrics[m], tests[m] = model_report(rows, cfg)
-    metrics["summary"] = cross_model_summary(rows_by_model, metrics, list(contrasts), cfg, groups)
-    return _nan_to_none(metrics), _nan_to_none(tests)
+    metrics["summary"] = cross_model_summary(rows_by_model, metrics, list(contrasts), cfg, groups, ranked)
+    return nan_to_none(metrics), nan_to_none(tests)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,4 +222,4 @@ def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float =
             "abstained": _rate(sum(g["abstained"] for g in g_rows), len(g_rows), ci),
             "refused": _rate(sum(g["label"] == "refusal" for g in g_rows), len(g_rows), ci),
         }
-    return _nan_to_none(out)
+    return nan_to_none(out)

@@ -23,8 +23,8 @@ every value must satisfy every rule. Rules (a string, or a list that must all ho
 A claim FAILS when its rule is false, and also when any metric it needs is missing, null
 (not computable, e.g. NaN) or of the wrong type: a gate must never pass on missing evidence.
 The "published" column shows the paper figure under every profile, so a tiny report says plainly
-where it differs. `verify_claims` returns one result per claim; `write_reports` renders results/claims.md and
-metrics/claims.json.
+where it differs. `verify_claims` returns one result per claim; `claims_markdown` and `claims_json` render
+results/claims.md and metrics/claims.json.
 """
 from __future__ import annotations
 

@@ -75,8 +75,3 @@ def read_gate_rows(path) -> list[dict]:
         _check(path, n, r, "label", lambda v: v in LABELS, f"one of {', '.join(LABELS)}")
         _check(path, n, r, "abstained", lambda v: isinstance(v, bool), "true or false")
     return rows
-
-
-def nan_to_null(row: dict) -> dict:
-    """JSON has no NaN: write missing signals (no router) as null."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}

@@ -14,12 +14,15 @@ import statistics
 import torch
 
 from tilelli.data.loader import sft_eval_batches
+from tilelli.errors import TilelliError
 from tilelli.train.loop import LN2
 
 
 @torch.no_grad()
 def routing_and_bpb(lm, batches) -> tuple[list[torch.Tensor], float]:
     """Router probabilities [L,N,P] of every non-padding token, and bits per byte on the answers."""
+    if lm.config.arch == "vanilla":
+        raise TilelliError(f"{lm.config.name}: router shift needs a routed model (vanilla has no router)")
     lm.eval()
     probs, nll, count = [], 0.0, 0
     for x, y in batches:

@@ -32,33 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from tilelli.errors import TilelliError
-
-PAD_ID = 0
-
-
-def _right_pad(prompts: list[list[int]], pad_id: int = PAD_ID) -> torch.Tensor:
-    idx = torch.full((len(prompts), max(len(p) for p in prompts)), pad_id, dtype=torch.long)
-    for i, p in enumerate(prompts):
-        idx[i, : len(p)] = torch.tensor(p, dtype=torch.long)
-    return idx
-
-
-def pad_prompts(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded [B, T] ids and lengths [B]; uses tilelli.model.pad_batch when it exists."""
-    try:
-        from tilelli.model import pad_batch
-    except ImportError:
-        pad_batch = None
-    lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)
-    if pad_batch is None:
-        return _right_pad(prompts), lengths
-    out = pad_batch(prompts)
-    idx = out[0] if isinstance(out, tuple) else out
-    if idx.shape != (len(prompts), int(lengths.max())) or not all(
-            idx[i, : len(p)].tolist() == list(p) for i, p in enumerate(prompts)):
-        raise TilelliError("tilelli.model.pad_batch does not right-pad as docs/CONTRACTS.md expects")
-    return idx.long(), lengths
-
+from tilelli.model import pad_batch
 
 def _entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * torch.log(probs.clamp_min(1e-12))).sum(-1)
@@ -123,7 +97,7 @@ def probe_signals(lm, prompts: list[list[int]], batch_size: int = 32) -> list[di
         result: list[dict | None] = [None] * len(prompts)
         for start in range(0, len(order), batch_size):
             ids = order[start:start + batch_size]
-            idx, lengths = pad_prompts([prompts[i] for i in ids])
+            idx, lengths = pad_batch([prompts[i] for i in ids])
             out = lm(idx.to(device), return_signals=True)
             for i, row in zip(ids, signals_from_output(_to_cpu(out), lengths)):
                 result[i] = row

@@ -21,9 +21,7 @@ abstain.bias [1]) so it can be grafted onto another base with `load_state_dict(s
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,21 +30,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tilelli.errors import TilelliError
-from tilelli.io import atomic_dir
+from tilelli.io import atomic_dir, sha256_file
 from tilelli.model.config import config_from_dict
 
 FORMAT = "tilelli-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_pretrained(lm, path, metadata: dict | None = None) -> None:
@@ -57,9 +47,6 @@ def save_pretrained(lm, path, metadata: dict | None = None) -> None:
         raise TilelliError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in lm.state_dict().items()}
     with atomic_dir(path) as tmp:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)                  # mkdtemp makes 0700; use normal perms
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt"})
         doc = {
             "format": FORMAT,
@@ -71,8 +58,6 @@ def save_pretrained(lm, path, metadata: dict | None = None) -> None:
             "metadata": metadata,
         }
         (tmp / CONFIG).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        for name in (WEIGHTS, CONFIG):
-            os.chmod(tmp / name, 0o666 & ~umask)
 
 
 def read_config(path) -> dict:

@@ -1,8 +1,12 @@
 """One training loop for pretrain, chat SFT, abstain SFT, the metacognition sweep and the A/B runs.
 
     from tilelli.train import TrainConfig, train
-    summary = train(model, TrainConfig.from_params(params["pretrain"], seed=0), batch_fn, loss_fn,
-                    out_dir="models/pretrain", state_dir="checkpoints/pretrain", log_path=...)
+    cfg = TrainConfig.from_params(params["pretrain"], "pretrain", seed=0)
+    summary = train(model, cfg, batch_fn, loss_fn, eval_fn, out_dir="models/pretrain",
+                    state_dir="checkpoints/pretrain", log_dir="plots/train/pretrain")
+
+Stage-level recipes (what each DVC stage trains, on which data): tilelli.train.recipes
+(pretrain, SFT) and tilelli.train.experiments (metacog variants, splice, Lite vs vanilla).
 """
 from tilelli.train.config import TrainConfig
 from tilelli.train.loop import train

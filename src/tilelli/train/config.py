@@ -47,6 +47,10 @@ class TrainConfig:
     def validate(self) -> None:
         def bad(key, why):
             raise TilelliError(f"params.yaml: {self.name}.{key}={getattr(self, key)!r}: {why}")
+        for f in fields(self):  # YAML reads `3e-4` as a string: say so instead of a TypeError
+            v = getattr(self, f.name)
+            if f.type in ("float", float) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                bad(f.name, "must be a number (write 0.0003, not 3e-4: YAML reads that as text)")
         for key in ("steps", "batch_size", "seq_len", "grad_accum", "eval_every", "eval_batches", "ckpt_every"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:

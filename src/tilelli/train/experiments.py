@@ -17,24 +17,28 @@ from pathlib import Path
 from tilelli.data.jsonl import read_jsonl
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.errors import TilelliError
-from tilelli.io import write_json
+from tilelli.io import sha256_file, write_json
 from tilelli.stage import section
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.objectives import MetacogLoss
-from tilelli.train.recipes import PACKED, SFT, _file_sha, run_training, sft_examples, torch_seed
+from tilelli.train.recipes import PACKED, SFT, run_training, sft_examples, torch_seed, train_config
 
 
 def variant_dir(variant: str, seed: int) -> str:
     return f"metacog/{variant}-s{seed}"
 
 
-def metacog_models(params: dict) -> list[str]:
-    """The explicit list of metacog model names from params (never a glob)."""
+def metacog_groups(params: dict) -> dict[str, list[str]]:
+    """{variant: [metacog/<variant>-s<seed>, ...]}: the explicit list from params, never a glob."""
     m = section(params, "metacog")
     missing = [v for v in m["variants"] if v not in m["weights"]]
     if missing:
         raise TilelliError(f"params.yaml: metacog.weights has no entry for {', '.join(missing)}")
-    return [variant_dir(v, s) for v in m["variants"] for s in m["seeds"]]
+    return {v: [variant_dir(v, s) for s in m["seeds"]] for v in m["variants"]}
+
+
+def metacog_models(params: dict) -> list[str]:
+    return [name for names in metacog_groups(params).values() for name in names]
 
 
 def metacog_examples(params: dict, seq_len: int) -> list[dict]:
@@ -59,15 +63,17 @@ def metacog(params: dict, variant: str, seed: int) -> dict:
     params = {**params, "seed": seed}
     torch_seed(seed)
     model = TilelliLM.from_pretrained("models/v4")
-    train_ex = metacog_examples(params, m["train"]["seq_len"])
-    valid_rows = read_jsonl(SFT / "chat_valid.jsonl")
     name = variant_dir(variant, seed)
+    cfg = train_config(params, "metacog.train", model, run=name)
+    train_ex = metacog_examples(params, cfg.seq_len)
+    valid_rows = read_jsonl(SFT / "chat_valid.jsonl")
     summary = run_training(
-        params, "metacog.train", model, out=name, run=name,
+        params, cfg, model, out=name,
         batch_fn=lambda c: example_batches(train_ex, c),
         eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
         loss_fn=MetacogLoss(weight, float(m.get("bce_weight", 1.0))),
-        identity={"init": _file_sha("models/v4/config.json"), "variant": variant, "weight": weight},
+        identity={"init": sha256_file("models/v4/config.json"), "variant": variant, "weight": weight,
+                  "data": [sha256_file(SFT / f) for f in ("chat_train.jsonl", "abstain_train.jsonl", "ood_train.jsonl")]},
         metadata={"init": "v4", "variant": variant, "weight": weight, "seed": seed})
     return summary
 
@@ -85,6 +91,9 @@ def splice(params: dict) -> Path:
     if not head:
         raise TilelliError(f"models/{donor}: no abstain.* tensors to graft")
     state = base.state_dict()
+    mismatched = [k for k in head if k not in state or state[k].shape != head[k].shape]
+    if mismatched:
+        raise TilelliError(f"models/{donor}: abstain head {mismatched} does not fit v4 (different width?)")
     state.update(head)
     base.load_state_dict(state)
     base.save_pretrained("models/splice", metadata={"stage": "splice", "base": "v4", "head_from": donor,
@@ -93,6 +102,7 @@ def splice(params: dict) -> Path:
 
 
 def ab_run(params: dict, arch: str, seed: int) -> dict:
+    """One from-scratch pretrain of ab.models[arch] with seed -> models/ab/<arch>-s<seed>."""
     from tilelli.model import TilelliLM
 
     ab = section(params, "ab")
@@ -101,13 +111,14 @@ def ab_run(params: dict, arch: str, seed: int) -> dict:
     params = {**params, "seed": seed}
     torch_seed(seed)
     model = TilelliLM.from_config(ab["models"][arch])
-    shard = open_shard(PACKED / "train.bin")
     name = f"ab/{arch}-s{seed}"
+    cfg = train_config(params, "ab.train", model, run=name)
+    shard = open_shard(PACKED / "train.bin")
     summary = run_training(
-        params, "ab.train", model, out=name, run=name,
+        params, cfg, model, out=name,
         batch_fn=lambda c: window_batches(shard, c.seq_len, c),
         eval_batches=lambda c: valid_batches(PACKED / "valid.bin", c.seq_len, c.batch_size, c.eval_batches),
-        identity={"model": ab["models"][arch], "data": _file_sha(PACKED / "meta.json")},
+        identity={"model": ab["models"][arch], "data": sha256_file(PACKED / "meta.json")},
         metadata={"arch": arch, "model_name": ab["models"][arch], "seed": seed})
     return {**summary, "params": model.num_params()}
 
@@ -119,6 +130,8 @@ def ab_report(params: dict) -> dict:
     from tilelli.eval.stats import welch_test
 
     ab = section(params, "ab")
+    if set(ab["models"]) != {"lite", "vanilla"}:
+        raise TilelliError(f"params.yaml: ab.models must name exactly 'lite' and 'vanilla', got {sorted(ab['models'])}")
     vals = {arch: [json.loads(Path(f"metrics/train/ab/{arch}-s{s}.json").read_text())["val_bpb"] for s in ab["seeds"]]
             for arch in ab["models"]}
     from tilelli.model import TilelliLM

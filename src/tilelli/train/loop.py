@@ -2,7 +2,7 @@
 
     summary = train(model, cfg, batch_fn, loss_fn, eval_fn,
                     out_dir="models/pretrain", state_dir="checkpoints/pretrain",
-                    log_dir="plots/pretrain", metadata={...})
+                    log_dir="plots/train/pretrain", metadata={...})
 
 - `batch_fn(step, micro, rank, world) -> dict` of CPU tensors; it must be a pure function of
   its arguments (batches drawn from a generator seeded by (seed, step)) so that a resumed run
@@ -17,12 +17,14 @@
   next call with the same fingerprint the run continues and ends with the same weights as an
   uninterrupted run. A finished run saves `out_dir` atomically and deletes its state.
 - The per-step log (train.csv) and evaluation log (eval.csv) in `log_dir` are rewritten
-  atomically at each checkpoint and at the end, so they always match the weights.
+  atomically at each checkpoint and at the end (from the rows stored in the resume state), so
+  they always match the weights. Only rank 0 writes files.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -78,6 +80,11 @@ def _write_logs(log_dir, rows: list[dict]) -> None:
                                       for r in rows if any(k.startswith("val_") for k in r)])
 
 
+def _describe(loss_fn) -> str:
+    """The objective with its settings, e.g. "MetacogLoss(weight=5.0, bce_weight=1.0)" (stable reprs)."""
+    return repr(loss_fn) if dataclasses.is_dataclass(loss_fn) else getattr(loss_fn, "__qualname__", repr(loss_fn))
+
+
 def _to(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
@@ -94,7 +101,7 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
     torch.manual_seed(cfg.seed)
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
-    fp = fingerprint(cfg.as_dict(), getattr(model, "config", None), identity, dist.world)
+    fp = fingerprint(cfg.as_dict(), getattr(model, "config", None), identity, dist.world, _describe(loss_fn))
     resumed = load_state(state_dir, model, optimizer, fp)
     start, rows = resumed if resumed else (0, [])
     if resumed and dist.main:
@@ -165,4 +172,4 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
                                                  "summary": summary, **(metadata or {})})
         clear_state(state_dir)
     D.barrier(dist)
-    return {**summary, "timing": timing}
+    return {**summary, "timing": timing, "main_process": dist.main}

@@ -71,8 +71,9 @@ class MetacogLoss:
         labelled = batch["ood"] >= 0
         prompt_mask = torch.arange(batch["x"].shape[1], device=batch["x"].device)[None, :] <= batch["pos"][:, None]
         conf = router_confidence(out.router_probs, prompt_mask).clamp(1e-4, 1 - 1e-4)
-        if labelled.any():
-            meta = F.binary_cross_entropy(conf[labelled], 1.0 - batch["ood"][labelled].float())
+        if labelled.any():  # BCE by hand in fp32: F.binary_cross_entropy is banned under CUDA autocast
+            c, target = conf[labelled].float(), 1.0 - batch["ood"][labelled].float()
+            meta = -(target * c.log() + (1 - target) * (1 - c).log()).mean()
         else:
             meta = conf.sum() * 0.0
         loss = out.loss + cfg.lb_weight * out.aux_loss + self.weight * meta + self.bce_weight * bce

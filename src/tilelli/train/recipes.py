@@ -2,8 +2,8 @@
 
 Stage scripts (stages/*.py) call these; everything here goes through the one loop in
 tilelli.train.loop. Paths follow dvc.yaml: models/<name> (DVC-cached save_pretrained dirs),
-checkpoints/<name> (persisted resume state, git-ignored), plots/<name>/{train,eval}.csv
-(persisted logs), metrics/<name>.json (deterministic summary), metrics/timing/<name>.json
+checkpoints/<run> (resume state, git-ignored, outside DVC), plots/train/<run>/{train,eval}.csv
+(logs), metrics/train/<run>.json (deterministic summary), metrics/timing/<run>.json
 (tokens/s and wall time: git-ignored, since they change from run to run).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from tilelli.data.jsonl import read_jsonl
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.errors import TilelliError
-from tilelli.io import write_json
+from tilelli.io import sha256_file, write_json
 from tilelli.stage import log, section
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.config import TrainConfig
@@ -31,35 +31,32 @@ def sft_examples(rows: list[dict], seq_len: int, template: str) -> list[dict]:
             for r in rows]
 
 
-def _check_context(model, cfg: TrainConfig) -> None:
-    ctx = model.config.max_seq
-    if cfg.seq_len > ctx:
-        raise TilelliError(f"params.yaml: {cfg.name}.seq_len={cfg.seq_len} exceeds the model's context ({ctx})")
+def train_config(params: dict, key: str, model, run: str | None = None) -> TrainConfig:
+    """params[key] as a checked TrainConfig for `model`: called before any data is read."""
+    cfg = TrainConfig.from_params(section(params, key), run or key, seed=params.get("seed", 0))
+    if cfg.seq_len > model.config.max_seq:
+        raise TilelliError(f"params.yaml: {key}.seq_len={cfg.seq_len} exceeds the model's context "
+                           f"({model.config.max_seq})")
+    return cfg
 
 
-def _file_sha(path) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def run_training(params: dict, key: str, model, batch_fn, eval_batches, *, out: str, run: str | None = None,
+def run_training(params: dict, cfg: TrainConfig, model, batch_fn, eval_batches, *, out: str,
                  loss_fn=lm_loss, identity=None, metadata=None) -> dict:
-    """Train `model` with params[key] and save models/<out>.
+    """Train `model` under `cfg` (see train_config) and save models/<out>.
 
-    `run` names the artifacts (default: key): checkpoints/<run> (resume state),
+    cfg.name names the artifacts: checkpoints/<run> (resume state),
     plots/train/<run>/{train,eval}.csv, metrics/train/<run>.json, metrics/timing/<run>.json.
     """
-    run = run or key
-    cfg = TrainConfig.from_params(section(params, key), run, seed=params.get("seed", 0))
-    _check_context(model, cfg)
+    run = cfg.name
     device = resolve_device(params.get("device", "auto"))
     summary = train(model, cfg, batch_fn(cfg), loss_fn, lambda m: evaluate_lm(m, eval_batches(cfg), device),
                     out_dir=f"models/{out}", state_dir=f"checkpoints/{run}", log_dir=f"plots/train/{run}",
                     metadata=metadata, identity=identity, device=device)
-    timing = summary.pop("timing")
-    write_json(f"metrics/train/{run}.json", summary)
-    write_json(f"metrics/timing/{run}.json", timing)
-    log(f"[{run}] {summary} {timing}")
+    timing, main = summary.pop("timing"), summary.pop("main_process")
+    if main:  # under torchrun only rank 0 writes
+        write_json(f"metrics/train/{run}.json", summary)
+        write_json(f"metrics/timing/{run}.json", timing)
+        log(f"[{run}] {summary} {timing}")
     return summary
 
 
@@ -69,12 +66,13 @@ def pretrain(params: dict) -> dict:
     mcfg = section(params, "model")
     torch_seed(params.get("seed", 0))
     model = TilelliLM.from_config(mcfg["name"], quantize=bool(mcfg.get("quantize", False)))
+    cfg = train_config(params, "pretrain", model)
     train_shard = open_shard(PACKED / "train.bin")
     return run_training(
-        params, "pretrain", model, out="pretrain",
+        params, cfg, model, out="pretrain",
         batch_fn=lambda c: window_batches(train_shard, c.seq_len, c),
         eval_batches=lambda c: valid_batches(PACKED / "valid.bin", c.seq_len, c.batch_size, c.eval_batches),
-        identity={"model": mcfg, "data": _file_sha(PACKED / "meta.json")}, metadata={"model_name": mcfg["name"]})
+        identity={"model": mcfg, "data": sha256_file(PACKED / "meta.json")}, metadata={"model_name": mcfg["name"]})
 
 
 def sft(params: dict, name: str, init: str, out: str, files: list[str], loss_fn=lm_loss) -> dict:
@@ -82,17 +80,17 @@ def sft(params: dict, name: str, init: str, out: str, files: list[str], loss_fn=
     from tilelli.model import TilelliLM
 
     model = TilelliLM.from_pretrained(f"models/{init}")
+    cfg = train_config(params, name, model)
     template = section(params, "sft.abstain_template")
-    seq_len = section(params, f"{name}.seq_len")
     train_rows = [r for f in files for r in read_jsonl(SFT / f"{f}_train.jsonl")]
     valid_rows = [r for f in files for r in read_jsonl(SFT / f"{f}_valid.jsonl")]
-    train_ex = sft_examples(train_rows, seq_len, template)
+    train_ex = sft_examples(train_rows, cfg.seq_len, template)
     return run_training(
-        params, name, model, out=out,
+        params, cfg, model, out=out,
         batch_fn=lambda c: example_batches(train_ex, c),
         eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
-        loss_fn=loss_fn, identity={"init": _file_sha(f"models/{init}/config.json"),
-                                   "data": [_file_sha(SFT / f"{f}_train.jsonl") for f in files]},
+        loss_fn=loss_fn, identity={"init": sha256_file(f"models/{init}/config.json"),
+                                   "data": [sha256_file(SFT / f"{f}_train.jsonl") for f in files]},
         metadata={"init": init, "files": files})
 
 
@@ -101,7 +99,7 @@ def chat_sft(params: dict) -> dict:
 
 
 def abstain_sft(params: dict) -> dict:
-    weight = float(section(params, "abstain_sft").get("abstain_bce_weight", 1.0))
+    weight = float(section(params, "abstain_sft").get("abstain_bce_weight", 0.0))
     return sft(params, "abstain_sft", "chat", "v4", ["chat", "abstain"], loss_fn=AbstainLoss(weight))
 
 

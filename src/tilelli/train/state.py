@@ -1,6 +1,6 @@
 """Resume state: model + optimizer tensors in safetensors, the rest in JSON, written atomically.
 
-Layout of `state_dir` (a `persist: true` DVC output, git-ignored):
+Layout of `state_dir` (checkpoints/<run>: git-ignored and outside DVC, so DVC never deletes it):
     state.safetensors   model.<name> and optim.<param index>.<key> tensors
     state.json          step, fingerprint, optimizer param_groups, the training log so far
 

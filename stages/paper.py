@@ -1,0 +1,18 @@
+"""Render PAPER_OUTLINE.md from the pipeline's metrics (tilelli.eval.paper).
+
+    python -m stages.paper
+
+Reads params.yaml, claims.yaml and metrics/*.json; writes PAPER_OUTLINE.md atomically. Every
+number in the write-up comes from these files, so the outline always matches the run.
+"""
+from tilelli.eval.paper import render
+from tilelli.io import write_text
+from tilelli.stage import run
+
+
+def main(params: dict) -> None:
+    write_text("PAPER_OUTLINE.md", render(params))
+
+
+if __name__ == "__main__":
+    run(main)
