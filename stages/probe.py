@@ -12,9 +12,8 @@ probe outputs must hash the same on every re-run.
 """
 import argparse
 
-from tilelli.eval.auroc_report import nan_to_none
 from tilelli.eval.probe import probe_model
-from tilelli.eval.probe_io import read_jsonl, read_prompts
+from tilelli.eval.probe_io import nan_to_none, read_jsonl, read_prompts
 from tilelli.io import write_json, write_jsonl
 from tilelli.stage import log, run, section
 

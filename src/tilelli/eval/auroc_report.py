@@ -29,6 +29,7 @@ import numpy as np
 
 from tilelli.errors import TilelliError
 from tilelli.eval import stats
+from tilelli.eval.probe_io import nan_to_none
 from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, HARD_REGIMES, N1_REFERENCE,
                                   ROUTER_FAMILY, SIGNALS, contrast_rows, oriented)
 
@@ -49,17 +50,6 @@ class ReportConfig:
     def from_params(cls, section: dict) -> "ReportConfig":
         known = {k: section[k] for k in ("ci", "min_gain", "seed", "alpha", "proven_min_wins") if k in section}
         return cls(n_boot=int(section.get("bootstrap", cls.n_boot)), **known)
-
-
-def nan_to_none(x):
-    """JSON has no NaN: non-finite floats (e.g. router signals of a model without a router) -> null."""
-    if isinstance(x, dict):
-        return {k: nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [nan_to_none(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _best_baseline(aurocs: dict[str, float]) -> str | None:

@@ -79,8 +79,9 @@ def ab_table(ab: dict) -> str:
 
 def claims_table(results) -> str:
     rows = [[r.id, r.kind, " and ".join(f"`{x}`" for x in r.rules), str(r.published or ""),
-             "<br>".join(m.text() for m in r.measured), "PASS" if r.passed else "FAIL"] for r in results]
-    return md_table(["claim", "kind", "rule", "published", "measured", "result"], rows)
+             "<br>".join(m.text() for m in r.measured), "PASS" if r.passed else "FAIL", r.note]
+            for r in results]
+    return md_table(["claim", "kind", "rule", "published", "measured", "result", "note"], rows)
 
 
 def _ci_halfwidth(auroc: dict) -> str:

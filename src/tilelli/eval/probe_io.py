@@ -75,3 +75,14 @@ def read_gate_rows(path) -> list[dict]:
         _check(path, n, r, "label", lambda v: v in LABELS, f"one of {', '.join(LABELS)}")
         _check(path, n, r, "abstained", lambda v: isinstance(v, bool), "true or false")
     return rows
+
+
+def nan_to_none(x):
+    """JSON has no NaN: non-finite floats (e.g. router signals of a model without a router) -> null."""
+    if isinstance(x, dict):
+        return {k: nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [nan_to_none(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
