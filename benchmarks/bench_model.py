@@ -50,7 +50,7 @@ def matmul_flops(repeats: int) -> float:
 def flops_per_token(lm: TilelliLM) -> float:
     c = lm.config
     matmul = sum(m.weight.numel() for m in lm.modules() if isinstance(m, (torch.nn.Linear, TernaryLinear)))
-    width = c.d_model if c.arch == "vanilla" else c.pdim
+    width = c.d_model if c.arch == "vanilla" else c.path_dim
     return 6 * matmul + 12 * c.n_layers * SEQ * width
 
 

@@ -14,3 +14,15 @@ torch.set_num_threads(1)
 def chdir_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# The tiny profile's SFT sizes (conf/profile/tiny.yaml, sft:), built once per session.
+TINY_SFT = {"seed": 0, "abstain_template": "I don't know.", "n_chat_train": 3000, "n_chat_valid": 100,
+            "n_abstain_train": 1000, "n_abstain_valid": 100, "n_ood_train": 600}
+
+
+@pytest.fixture(scope="session")
+def sets():
+    """The tiny SFT sets (tilelli.data.sft.build_sft_sets(TINY_SFT)); read-only by convention."""
+    from tilelli.data.sft import build_sft_sets
+    return build_sft_sets(TINY_SFT)

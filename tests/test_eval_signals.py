@@ -10,6 +10,7 @@ from torch import nn
 from tilelli.errors import TilelliError
 from tilelli.eval.probe import chat_prompt, probe_model
 from tilelli.eval.signals import probe_signals
+from tilelli.model import TilelliLM
 
 
 class StubLM(nn.Module):
@@ -117,9 +118,8 @@ def test_probe_model_rows_labels_truncation_and_order():
 
 
 def test_real_tiny_model_padding_invariance_and_contract():
-    model = pytest.importorskip("tilelli.model")
     torch.manual_seed(0)
-    lm = model.TilelliLM.from_config("tilelli-lite-fp32-tiny")
+    lm = TilelliLM.from_config("tilelli-lite-fp32-tiny")
     prompts = [list(b"USER: hi\nTILELLI:"), list(b"USER: what is the capital of France?\nTILELLI:"), list(b"x")]
     batched = probe_signals(lm, prompts, batch_size=3)
     alone = [probe_signals(lm, [p], batch_size=1)[0] for p in prompts]

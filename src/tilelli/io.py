@@ -1,6 +1,14 @@
-"""Atomic file output: write to a temporary sibling, fsync, then rename over the target.
+"""File input and output: one strict JSON / JSON Lines reader, atomic writers.
 
-A crash mid-write leaves the old file (or nothing), never a half file that looks complete.
+    doc = read_json("metrics/behaviour.json")          # dict, list, ... (any JSON value)
+    rows = read_jsonl("data/sft/chat_train.jsonl", required=("prompt", "response"))
+    write_json("metrics/auroc.json", doc)              # atomic
+
+Reading: a missing, unreadable or malformed file raises TilelliError with ONE line naming the
+file and the line ("data/x.jsonl:2: not valid JSON (...)"); a missing file is an error, never
+an empty dict, so a stage cannot silently run on absent inputs.
+Writing: to a temporary sibling, fsync, then rename over the target. A crash mid-write leaves
+the old file (or nothing), never a half file that looks complete.
 """
 from __future__ import annotations
 
@@ -11,6 +19,9 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable, Iterator
+
+from tilelli.errors import TilelliError
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -20,6 +31,62 @@ def sha256_file(path: str | os.PathLike) -> str:
         while chunk := f.read(16 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _open_text(path: Path):
+    if not path.is_file():
+        raise TilelliError(f"{path}: file not found")
+    return open(path, encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike):
+    """The JSON value in `path`; a missing or malformed file is one TilelliError line."""
+    path = Path(path)
+    with _open_text(path) as f:
+        try:
+            text = f.read()
+        except UnicodeDecodeError as e:
+            raise TilelliError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TilelliError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[dict]:
+    """Yield one dict per non-blank line; a bad line raises TilelliError('file:line: why')."""
+    path = Path(path)
+    required = tuple(required)
+    with _open_text(path) as f:
+        lineno = 0
+        while True:
+            try:
+                line = f.readline()
+            except UnicodeDecodeError as e:
+                raise TilelliError(f"{path}:{lineno + 1}: not valid UTF-8 ({e.reason})") from None
+            if not line:
+                return
+            lineno += 1
+            if line.strip():
+                yield _jsonl_row(path, lineno, line, required)
+
+
+def _jsonl_row(path: Path, lineno: int, line: str, required: tuple) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise TilelliError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(row, dict):
+        raise TilelliError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+    missing = [k for k in required if k not in row]
+    if missing:
+        raise TilelliError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+    return row
+
+
+def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
+    """Every row of a JSON Lines file (see iter_jsonl); an empty file gives []."""
+    return list(iter_jsonl(path, required))
 
 
 def _umask() -> int:

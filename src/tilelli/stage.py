@@ -34,8 +34,8 @@ def load_params(path: str | os.PathLike | None = None) -> dict:
     return params
 
 
-def section(params: dict, key: str) -> dict:
-    """params[key] as a dict, or a clear error naming the missing key."""
+def param(params: dict, key: str):
+    """params[key] for a dotted key (a section or a scalar), or a clear error naming the missing key."""
     value = params
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:

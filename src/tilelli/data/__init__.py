@@ -8,7 +8,7 @@
     chat_format.py  "USER: {q}\\nTILELLI:" + " {a}\\n", completion-only masks
     splits.py       which facts / fictional places are held out for which set
     sft.py          data/sft/*.jsonl;  prompts.py: data/prompts/probe_210.jsonl;  ood.py: OOD pools
-    jsonl.py        read_jsonl / write_jsonl with file:line errors
+    jsonl.py        re-exports tilelli.io.read_jsonl / iter_jsonl / write_jsonl (old import path)
 
 Nothing here imports `datasets` at module level (only the hub/parquet paths, lazily).
 """

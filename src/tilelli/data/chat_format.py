@@ -14,10 +14,11 @@ completion longer than the window is cut on the right.
 """
 from __future__ import annotations
 
+from tilelli.model.quantities import IGNORE_INDEX  # -100; one definition, shared with the loss
+
 USER_PREFIX = "USER: "
 ASSISTANT_TAG = "\nTILELLI:"
 END_OF_TURN = "\n"
-IGNORE_INDEX = -100
 STOP_SEQUENCES = [list(b"\nUSER:"), list(END_OF_TURN.encode())]
 
 

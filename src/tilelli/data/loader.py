@@ -13,7 +13,6 @@ the same batches.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from tilelli.data.chat_format import IGNORE_INDEX, encode_pair
 from tilelli.data.packing import SEPARATOR
 from tilelli.errors import TilelliError
-from tilelli.io import sha256_file
+from tilelli.io import read_json, sha256_file
 
 _VERIFIED: dict[tuple, bool] = {}  # (path, size, mtime_ns) of shards whose sha256 matched
 
@@ -44,10 +43,10 @@ def open_shard(path: str | os.PathLike, verify: bool = True) -> np.memmap:
     meta_path = path.with_name("meta.json")
     if meta_path.is_file():
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = read_json(meta_path)
             entry = meta[path.stem]
             expected = int(entry["bytes"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (TilelliError, KeyError, TypeError, ValueError):
             raise TilelliError(f"{meta_path}: unreadable or has no '{path.stem}' entry (re-run `dvc repro pack`)") from None
         if meta.get("dtype", "uint8") != "uint8":
             raise TilelliError(f"{meta_path}: dtype {meta.get('dtype')!r}, expected uint8")

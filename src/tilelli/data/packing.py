@@ -18,7 +18,6 @@ benchmark in benchmarks/bench_pack.py measures throughput and peak RSS.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -46,14 +45,8 @@ def is_valid_doc(data: bytes, valid_fraction: float, key: bytes) -> bool:
 
 def iter_corpus(path: str | os.PathLike) -> Iterator[str]:
     """Texts of a corpus.jsonl written by the download stage, one line at a time."""
-    path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                yield json.loads(line)["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise TilelliError(f"{path}:{lineno}: not a {{\"text\": ...}} JSON line "
-                                   "(re-run `dvc repro download`)") from None
+    for row in io.iter_jsonl(path, required=("text",)):
+        yield row["text"]
 
 
 class _ShardWriter:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from tilelli.data.jsonl import read_jsonl as _read_jsonl
+from tilelli.io import read_jsonl as _read_jsonl
 from tilelli.errors import TilelliError
 from tilelli.eval.labels import LABELS
 from tilelli.eval.regimes import REGIMES, SIGNALS
@@ -21,7 +21,7 @@ EXPECTED = ("answer", "abstain")
 
 
 def read_jsonl(path, allow_empty: bool = False) -> list[dict]:
-    """tilelli.data.jsonl.read_jsonl (file:line errors), refusing an empty file unless allowed."""
+    """tilelli.io.read_jsonl (file:line errors), refusing an empty file unless allowed."""
     rows = _read_jsonl(path)
     if not rows and not allow_empty:
         raise TilelliError(f"{path}: no rows")

@@ -15,8 +15,11 @@ Signals (natural logs throughout; T_i = prompt length, L layers, P pathways):
                          Averaged over the prompt, like max_softmax_mean: a single last-position
                          value is one byte's view and is already covered by max_softmax_last.
     router_entropy_mean  mean over (layer, t < T_i) of H(router_probs), nats, in [0, ln P]
-    router_conf          1 - router_entropy_mean / ln P, in [0, 1]. Same ranking as
-                         router_entropy_mean up to sign (kept because the study reports it).
+    router_conf          mean over (layer, t < T_i) of 1 - H / ln P, in [0, 1]: the same function
+                         the metacog loss trains (tilelli.model.quantities.router_confidence), so
+                         the measured signal is the trained objective. Equals
+                         1 - router_entropy_mean / ln P: same ranking up to sign (kept because the
+                         study reports it).
     router_entropy_var   population variance (ddof=0) of H(router_probs) over all L x T_i
                          (layer, position) cells: how unevenly the router hesitates.
     abstain_p            sigmoid of the abstain head at the last prompt position T_i-1
@@ -33,9 +36,7 @@ import torch.nn.functional as F
 
 from tilelli.errors import TilelliError
 from tilelli.model import pad_batch
-
-def _entropy(probs: torch.Tensor) -> torch.Tensor:
-    return -(probs * torch.log(probs.clamp_min(1e-12))).sum(-1)
+from tilelli.model.quantities import router_confidence, router_entropy
 
 
 def signals_from_output(out, lengths: torch.Tensor) -> list[dict]:
@@ -61,13 +62,12 @@ def signals_from_output(out, lengths: torch.Tensor) -> list[dict]:
         r_mean, r_conf, r_var = nan, nan, nan
     else:
         rp = out.router_probs.double()  # [L, B, T, P]
-        n_layers, n_paths = rp.shape[0], rp.shape[-1]
-        h = _entropy(rp)  # [L, B, T]
+        h = router_entropy(rp)  # [L, B, T]
         m = mask[None].expand_as(h)
-        count = n_layers * lengths.double()
+        count = rp.shape[0] * lengths.double()
         r_mean = (h * m).sum((0, 2)) / count
         r_var = (((h - r_mean[None, :, None]) ** 2) * m).sum((0, 2)) / count
-        r_conf = 1.0 - r_mean / math.log(n_paths)
+        r_conf = router_confidence(rp, mask)
 
     cols = {
         "max_softmax_last": max_p[rows_idx, last],

@@ -8,10 +8,22 @@
 
 Modules: config (ModelConfig), registry (named configs, parameter budget), ternary
 (TernaryLinear), pathways (convs, SSM, FFN), attention (sparse top-k, dense), block (routed
-block, load-balance loss), vanilla (baseline block), lm (TilelliLM), generation, checkpoint.
-"""
-from tilelli.model.config import ModelConfig
-from tilelli.model.lm import ModelOutput, TilelliLM, pad_batch
-from tilelli.model.registry import get_config, list_configs
+block, load-balance loss), vanilla (baseline block), lm (TilelliLM), generation, checkpoint,
+quantities (IGNORE_INDEX, bits per byte, router entropy / confidence: shared by train and eval).
 
+The names below are loaded on first use, so `from tilelli.model.quantities import IGNORE_INDEX`
+(tilelli.data.chat_format) does not import torch.
+"""
 __all__ = ["TilelliLM", "ModelConfig", "ModelOutput", "pad_batch", "list_configs", "get_config"]
+
+
+def __getattr__(name):  # explicit imports, so tests/test_stage_deps.py can follow them
+    if name in ("TilelliLM", "ModelOutput", "pad_batch"):
+        from tilelli.model import lm as module
+    elif name == "ModelConfig":
+        from tilelli.model import config as module
+    elif name in ("get_config", "list_configs"):
+        from tilelli.model import registry as module
+    else:
+        raise AttributeError(f"module 'tilelli.model' has no attribute {name!r}")
+    return getattr(module, name)

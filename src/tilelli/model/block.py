@@ -33,7 +33,7 @@ from tilelli.model.ternary import TernaryLinear
 
 
 def build_pathway(name: str, cfg: ModelConfig) -> nn.Module:
-    c, q, hd = cfg.pdim, cfg.quantize, cfg.hadamard
+    c, q, hd = cfg.path_dim, cfg.quantize, cfg.hadamard
     inner = max(1, round(cfg.mixer_expand * c))
     if name == "attn":
         return SparseTopKAttention(c, cfg.n_heads, cfg.top_k, cfg.max_seq, q, hd)
@@ -51,7 +51,7 @@ def build_pathway(name: str, cfg: ModelConfig) -> nn.Module:
 class RoutedBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        d, c = cfg.d_model, cfg.pdim
+        d, c = cfg.d_model, cfg.path_dim
         self.norm = nn.LayerNorm(d)
         self.router = nn.Linear(d, cfg.n_paths, bias=False)              # FP32 in every config
         self.down = TernaryLinear(d, c, cfg.quantize, cfg.hadamard) if c != d else None

@@ -5,8 +5,9 @@ One flat dataclass covers both families so that `asdict(cfg)` is the whole story
 
 - `arch="routed"`: a stack of routed multi-pathway blocks (block.py). `pathways` names the
   pathways mixed by the per-token router, from {"conv", "attn", "ffn", "wide_conv", "ssm"}.
-  `path_dim` is the width the pathways run at; when it is smaller than `d_model` the block wraps
-  them in a down/up projection pair (the parent d=512 block runs the Lite pathways at 256).
+  `path_dim` is the width the pathways run at (0 = d_model, resolved when the config is built,
+  so code and config.json read the actual width); when it is smaller than `d_model` the block
+  wraps them in a down/up projection pair (the parent d=512 block runs the Lite pathways at 256).
 - `arch="vanilla"`: a pre-norm transformer (vanilla.py); `pathways` must be empty.
 
 Validation happens in `validate()`, which raises `TilelliError` with one line naming what is
@@ -32,7 +33,7 @@ class ModelConfig:
     n_heads: int = 8
     max_seq: int = 256              # context length = number of learned positions
     pathways: tuple = ("conv", "attn", "ffn")
-    path_dim: int = 0               # 0 = d_model (no down/up projection)
+    path_dim: int = 0               # 0 = d_model (no down/up projection); resolved in __post_init__
     top_k: int = 16                 # keys per query in sparse attention
     ffn_expand: int = 4             # FFN hidden = ffn_expand * path_dim
     mixer_expand: float = 2.25      # gated channel mixer width after conv/SSM = mixer_expand * path_dim
@@ -42,11 +43,11 @@ class ModelConfig:
     quantize: bool = False          # ternary projections (straight-through); FP32 when False
     hadamard: bool = False          # Hadamard-rotate weight and input before ternarising
 
-    # ---- derived sizes -------------------------------------------------------------------
-    @property
-    def pdim(self) -> int:
-        return self.path_dim or self.d_model
+    def __post_init__(self):
+        if self.path_dim == 0 and self.arch == "routed":
+            self.path_dim = self.d_model
 
+    # ---- derived sizes -------------------------------------------------------------------
     @property
     def n_paths(self) -> int:
         return len(self.pathways)
@@ -83,9 +84,9 @@ class ModelConfig:
         if not self.pathways or unknown or len(set(self.pathways)) != len(self.pathways):
             raise TilelliError(f"model config: pathways must be distinct names from {', '.join(PATHWAYS)}, "
                                f"got {list(self.pathways)}")
-        if self.pdim % self.n_heads:
-            raise TilelliError(f"model config: path width {self.pdim} is not divisible by n_heads={self.n_heads}")
-        if self.pdim > self.d_model:
+        if self.path_dim % self.n_heads:
+            raise TilelliError(f"model config: path_dim={self.path_dim} is not divisible by n_heads={self.n_heads}")
+        if self.path_dim > self.d_model:
             raise TilelliError(f"model config: path_dim={self.path_dim} exceeds d_model={self.d_model}")
         return self
 

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tilelli.errors import TilelliError
-from tilelli.io import atomic_dir
+from tilelli.io import atomic_dir, read_json
 
 
 def fingerprint(*parts) -> str:
@@ -48,9 +48,9 @@ def load_state(state_dir, model, optimizer, fp: str):
     if not meta_path.is_file() or not tensor_path.is_file():
         return None
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
         tensors = load_file(str(tensor_path))
-    except (json.JSONDecodeError, SafetensorError, OSError) as e:
+    except (TilelliError, SafetensorError, OSError) as e:
         raise TilelliError(f"{state_dir}: resume state is corrupt ({e}); delete the folder to start fresh") from None
     if meta.get("fingerprint") != fp:
         return None  # another configuration: not ours to resume

@@ -1,0 +1,82 @@
+"""Every dvc.yaml stage depends on every module it runs, so a code change can never leave stale
+results: `dvc repro` re-runs exactly the stages whose imports changed.
+
+When this fails, paste the deps that `.venv/bin/python tests/_stage_deps.py <stage>` prints.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _stage_deps as sd  # noqa: E402
+
+STAGES = sd.dvc_stages()
+
+
+def test_every_stage_lists_every_module_it_imports():
+    missing = {name: sd.missing_deps(stage) for name, stage in STAGES.items()}
+    report = [f"{name}: {', '.join(files)}" for name, files in missing.items() if files]
+    assert not report, "dvc.yaml deps miss imported modules (tests/_stage_deps.py prints the fix):\n" \
+        + "\n".join(report)
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_expected_deps_cover_the_stage_and_removing_one_is_caught(name):
+    stage = STAGES[name]
+    deps = sd.expected_deps(name, STAGES)
+    assert deps[0] == sd.module_file(stage["module"]).relative_to(sd.ROOT).as_posix()
+    assert sd.missing_deps({**stage, "deps": deps}) == []
+    for dropped in deps:
+        left = sd.missing_deps({**stage, "deps": [d for d in deps if d != dropped]})
+        assert left and all(f == dropped or f.startswith(dropped + "/") for f in left), dropped
+
+
+def test_auroc_needs_more_than_eval():
+    """The case that motivated the test: auroc imports io.py and stage.py outside eval/."""
+    files = sd.files_of("stages.auroc")
+    assert {"stages/auroc.py", "src/tilelli/io.py", "src/tilelli/stage.py", "src/tilelli/errors.py"} <= set(files)
+    assert not sd.missing_deps({"module": "stages.auroc", "deps": ["stages/auroc.py", "src/tilelli"]})
+    assert "src/tilelli/io.py" in sd.missing_deps({"module": "stages.auroc",
+                                                   "deps": ["stages/auroc.py", "src/tilelli/eval"]})
+
+
+def _package(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_function_level_relative_and_lazy_imports_are_followed(tmp_path, monkeypatch):
+    _package(tmp_path, {
+        "src/tilelli/__init__.py": "def __getattr__(name):\n    from tilelli import lazy\n    return lazy.X\n",
+        "src/tilelli/lazy.py": "X = 1\n",
+        "src/tilelli/unused.py": "Y = 2\n",
+        "src/tilelli/sub/__init__.py": '"""docstring only"""\n',
+        "src/tilelli/sub/a.py": "def f():\n    from tilelli.sub.b import g\n    return g()\n",
+        "src/tilelli/sub/b.py": "from . import c\nimport json\ndef g():\n    return c\n",
+        "src/tilelli/sub/c.py": "Z = 3\n",
+        "stages/__init__.py": "",
+        "stages/direct.py": "from tilelli.sub import a\n",
+        "stages/via_lazy.py": "from tilelli import X\n",
+    })
+    monkeypatch.setattr(sd, "BASES", {"tilelli": tmp_path / "src", "stages": tmp_path})
+    monkeypatch.setattr(sd, "ROOT", tmp_path)
+    assert sd.files_of("stages.direct") == ["src/tilelli/__init__.py", "src/tilelli/sub/a.py",  # docstring-only
+                                            "src/tilelli/sub/b.py", "src/tilelli/sub/c.py",      # files left out
+                                            "stages/direct.py"]
+    assert "src/tilelli/lazy.py" in sd.files_of("stages.via_lazy")
+    assert "src/tilelli/lazy.py" not in sd.files_of("stages.direct")   # `from tilelli.sub import a`: a submodule
+    assert sd.expected_deps("direct", {"direct": {"module": "stages.direct", "deps": []}}) == [
+        "stages/direct.py", "src/tilelli/__init__.py", "src/tilelli/sub"]
+
+
+@pytest.mark.parametrize("module", ["stages.pack", "stages.verify"])
+def test_static_closure_contains_what_python_actually_imports(module):
+    """Cross-check the ast reading against a real import (torch-free stages: fast)."""
+    code = (f"import importlib, sys; importlib.import_module({module!r}); "
+            "print(' '.join(m for m in sys.modules if m.split('.')[0] in ('tilelli', 'stages')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=sd.ROOT, capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out and set(out) <= sd.closure(module)
