@@ -59,3 +59,30 @@ def test_errors_are_one_line_with_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["generate"])
     assert e.value.code == 2
+
+
+def test_info_shows_the_format_and_convert_upgrades_a_format_1_folder(model_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    assert cli.main(["info", "--model", model_dir]) == 0
+    assert "format: 2\n" in capsys.readouterr().out
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old)
+    doc = json.loads((old / "config.json").read_text())
+    names = {"hidden_size": "d_model", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+             "max_position_embeddings": "max_seq"}
+    keep = ("weights", "metadata", "num_parameters")
+    config = {names.get(k, k): v for k, v in doc.items()
+              if k not in keep and k not in ("model_type", "architectures", "torch_dtype") and not k.startswith("tilelli_")}
+    (old / "config.json").write_text(json.dumps({"format": "tilelli-checkpoint", "format_version": 1, "config": config,
+                                                 "num_params": doc["num_parameters"], "weights": doc["weights"],
+                                                 "metadata": doc["metadata"]}))
+    (old / "README.md").unlink()
+    assert cli.main(["info", "--model", str(old)]) == 0
+    assert f"format: 1 (run `tilelli convert {old}`" in capsys.readouterr().out
+    assert cli.main(["convert", str(old), "--output", str(tmp_path / "new")]) == 0
+    assert "format 2" in capsys.readouterr().out
+    assert json.loads((tmp_path / "new" / "config.json").read_text()) == doc       # same as a fresh save
+    card = (tmp_path / "new" / "README.md").read_text()
+    assert card.startswith("---\nlicense: apache-2.0") and "\n# new\n" in card

@@ -6,6 +6,11 @@
         [--temperature 0.8 --top-k 40 --top-p 0.95 --seed 0 --stop "\\n" --no-cache]
     tilelli chat --model models/v4 "What is the capital of France?"    one question
     tilelli chat --model models/v4                      interactive; empty line or EOF ends
+    tilelli chat --model TilelliLab/tilelli-v4 --revision main "Hi"   a Hub id (huggingface_hub cache)
+    tilelli card --model models/v4 [--output card.md]  model card with the claim verdicts (after verify)
+    tilelli push --model models/v4 --repo org/name      upload the folder and its full card to the Hub
+    tilelli convert OLD_DIR [--output NEW_DIR]          rewrite a format-1 folder in the Hub layout
+    tilelli params [overrides] | tilelli params --check compose params.yaml / check it matches conf/
 
 Chat uses the SFT format of docs/CONTRACTS.md: the prompt is "USER: {question}\\nTILELLI:", the
 model continues with " {answer}\\n", and generation stops at the end of turn ("\\n"). Each
@@ -57,8 +62,15 @@ def cmd_info(args) -> None:
     from tilelli.model import TilelliLM, list_configs
 
     if args.model:
-        lm = TilelliLM.from_pretrained(args.model)
-        print(f"model: {args.model}")
+        from tilelli.model.checkpoint import FORMAT_VERSION, load_pretrained, read_config
+        from tilelli.model.resolve import resolve
+
+        path = resolve(args.model, args.revision)
+        version = read_config(path)["format_version"]
+        lm = load_pretrained(path)
+        print(f"model: {args.model}" + (f" ({path})" if str(path) != args.model else ""))
+        print(f"format: {version}" + ("" if version == FORMAT_VERSION else
+              f" (run `tilelli convert {args.model}` for the Hugging Face layout with a model card)"))
         print(f"parameters: {lm.num_params():,}")
         print("config: " + json.dumps(asdict(lm.config), indent=1))
         print("metadata: " + json.dumps(getattr(lm, "metadata", {}), indent=1))
@@ -83,7 +95,7 @@ def cmd_generate(args) -> None:
     from tilelli.tokenizer import ByteTokenizer
 
     tok = ByteTokenizer()
-    lm = TilelliLM.from_pretrained(args.model)
+    lm = TilelliLM.from_pretrained(args.model, args.revision)
     prompt = tok.encode(args.prompt)
     stop = [s.replace("\\n", "\n").replace("\\t", "\t").encode("utf-8") for s in args.stop] or None
     sys.stdout.write(args.prompt)
@@ -109,7 +121,7 @@ def answer(lm, question: str, max_new: int, out, **sampling) -> str:
 def cmd_chat(args) -> None:
     from tilelli.model import TilelliLM
 
-    lm = TilelliLM.from_pretrained(args.model)
+    lm = TilelliLM.from_pretrained(args.model, args.revision)
     if args.question:
         answer(lm, " ".join(args.question), args.max_new, sys.stdout, **_sampling(args))
         return
@@ -128,9 +140,42 @@ def cmd_chat(args) -> None:
 
 
 def cmd_params(args) -> None:
-    from tilelli.params import compose
+    from tilelli.params import check_composed, compose
 
+    if args.check:
+        if args.overrides:
+            raise TilelliError("--check takes no overrides: it replays those recorded in params.yaml")
+        if not check_composed(args.output):
+            print("params check skipped inside `dvc exp run` (it composes params.yaml itself)", file=sys.stderr)
+        print(f"{args.output} matches conf/")       # the same line either way: a DVC output can hold it
+        return
     print(f"wrote {compose(args.overrides, args.output)}")
+
+
+def cmd_card(args) -> None:
+    from tilelli.hub import full_card
+    from tilelli.io import write_text
+
+    card = full_card(args.model, name=args.name, ref=args.ref)
+    if args.output:
+        write_text(args.output, card)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(card)
+
+
+def cmd_push(args) -> None:
+    from tilelli.hub import push_to_hub
+
+    commit = push_to_hub(args.model, args.repo, revision=args.revision, private=args.private or None,
+                         commit_message=args.message)
+    print(f"pushed {args.model} to {args.repo}: {commit}")
+
+
+def cmd_convert(args) -> None:
+    from tilelli.model.checkpoint import export_folder
+
+    print(f"wrote {export_folder(args.model, args.output or args.model)} (format 2: config.json, README.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,11 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="list named configs or describe a checkpoint")
     group = info.add_mutually_exclusive_group(required=True)
     group.add_argument("--configs", action="store_true", help="named configs with parameter counts")
-    group.add_argument("--model", help="checkpoint directory written by save_pretrained")
+    group.add_argument("--model", help="checkpoint directory written by save_pretrained, or a Hub id")
+    info.add_argument("--revision", help="Hub branch, tag or commit (Hub ids only)")
     info.set_defaults(func=cmd_info)
 
     def sampling_options(p, max_new):
-        p.add_argument("--model", required=True, help="checkpoint directory")
+        p.add_argument("--model", required=True, help="checkpoint directory, or a Hub id org/name")
+        p.add_argument("--revision", help="Hub branch, tag or commit (Hub ids only)")
         p.add_argument("--max-new", type=int, default=max_new, help="bytes to generate")
         p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
         p.add_argument("--top-k", type=int, default=None)
@@ -166,7 +213,28 @@ def build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("params", help="compose params.yaml from conf/ (as `dvc exp run -S` does)")
     params.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. profile=paper pretrain.steps=7")
     params.add_argument("--output", default="params.yaml")
+    params.add_argument("--check", action="store_true", help="fail if params.yaml is not conf/ composed")
     params.set_defaults(func=cmd_params)
+
+    card = sub.add_parser("card", help="print a model card with the claim verdicts (after `verify`)")
+    card.add_argument("--model", required=True, help="model folder, e.g. models/v4")
+    card.add_argument("--name", help="the model's name in claims.yaml (default: the path under models/)")
+    card.add_argument("--ref", help="how the card's usage lines load the model (default: --model)")
+    card.add_argument("--output", help="write here instead of stdout")
+    card.set_defaults(func=cmd_card)
+
+    push = sub.add_parser("push", help="upload a model folder with its full card to the Hugging Face Hub")
+    push.add_argument("--model", required=True, help="model folder, e.g. models/v4")
+    push.add_argument("--repo", required=True, help="Hub repo id org/name (created if missing)")
+    push.add_argument("--revision", help="branch to commit to (default: main)")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--message", help="commit message")
+    push.set_defaults(func=cmd_push)
+
+    convert = sub.add_parser("convert", help="rewrite a format-1 model folder in the Hugging Face layout")
+    convert.add_argument("model", help="model folder")
+    convert.add_argument("--output", help="write here (default: in place, atomically)")
+    convert.set_defaults(func=cmd_convert)
     return parser
 
 

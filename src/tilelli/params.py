@@ -3,19 +3,36 @@
     tilelli params                      # rewrite params.yaml from conf/ (tiny profile)
     tilelli params profile=paper        # the paper profile, e.g. for a GPU box without dvc
     tilelli params profile=paper pretrain.steps=7 --output /tmp/params.yaml
+    tilelli params --check              # exit 2 unless params.yaml is conf/ composed (the drift check)
 
 conf/config.yaml picks a profile (conf/profile/{tiny,paper}.yaml, both `@package _global_`),
 interpolations such as `${metacog_weight}` are resolved, and the result is written with DVC's
 own YAML dumper, so the committed params.yaml is byte-identical to what `dvc exp run -S ...`
-writes (a test checks that params.yaml equals the composed tiny profile).
+writes (a test checks that params.yaml equals the composed tiny profile). Overrides given to
+`tilelli params` are recorded at the end of the file as a top-level `overrides:` list (none:
+no key, so the default file stays identical to DVC's), which is what lets the check replay them.
+
+Drift: an edit to conf/ that was never recomposed leaves `dvc repro` running on stale params.
+`check_composed` composes conf/ again (with the recorded overrides) and compares the parsed
+result with params.yaml; any difference is one TilelliError line naming up to three differing
+keys and the command that recomposes. It is skipped inside `dvc exp run`, which sets
+DVC_EXP_NAME / DVC_EXP_BASELINE_REV for its stages (dvc/repo/experiments/queue/base.py) and
+recomposes params.yaml itself when given -S; Hydra composition takes about a second.
 """
 from __future__ import annotations
 
+import os
+import shlex
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from tilelli.errors import TilelliError
 
 CONF_DIR = "conf"
+OVERRIDES_KEY = "overrides"
+EXPERIMENT_ENV = ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV")
 
 
 def compose(overrides: list[str] | None = None, output: str | Path = "params.yaml",
@@ -29,13 +46,50 @@ def compose(overrides: list[str] | None = None, output: str | Path = "params.yam
     conf_dir = Path(conf_dir).resolve()
     if not (conf_dir / "config.yaml").is_file():
         raise TilelliError(f"{conf_dir}/config.yaml not found (run from the repository root)")
+    overrides = [str(o) for o in overrides or []]
     output = Path(output)
     tmp = output.with_name(f".{output.name}.tmp{output.suffix}")
     try:
-        compose_and_dump(tmp, str(conf_dir), None, "config", None, list(overrides or []))
+        compose_and_dump(tmp, str(conf_dir), None, "config", None, overrides)
+        if overrides:
+            with open(tmp, "a", encoding="utf-8") as f:
+                f.write(yaml.safe_dump({OVERRIDES_KEY: overrides}, sort_keys=False))
         tmp.replace(output)
     except (HydraException, OmegaConfBaseException) as e:
         raise TilelliError(f"cannot compose params: {str(e).splitlines()[0]}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return output
+
+
+def _diff(a, b, prefix: str = "") -> list[str]:
+    """Dotted keys where two parsed YAML trees differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [k for key in sorted(set(a) | set(b), key=str)
+                for k in _diff(a.get(key), b.get(key), f"{prefix}{key}.")] if a != b else []
+    return [prefix.rstrip(".") or "(root)"] if a != b else []
+
+
+def check_composed(params_path: str | Path = "params.yaml", conf_dir: str | Path = CONF_DIR) -> bool:
+    """Raise TilelliError unless params_path equals conf/ composed with its recorded overrides.
+
+    Returns True when checked, False when skipped inside `dvc exp run` (which composes
+    params.yaml from conf/ itself when given -S; a plain `dvc exp run` uses params.yaml as is).
+    """
+    if any(os.environ.get(k) for k in EXPERIMENT_ENV):
+        return False
+    from tilelli.stage import load_params
+
+    current = load_params(params_path)
+    overrides = current.get(OVERRIDES_KEY) or []
+    if not isinstance(overrides, list):
+        raise TilelliError(f"{params_path}: '{OVERRIDES_KEY}' must be a list of Hydra overrides")
+    with tempfile.TemporaryDirectory(prefix="tilelli-params-") as tmp:
+        composed = load_params(compose(overrides, Path(tmp) / "params.yaml", conf_dir))
+    keys = _diff(composed, current)
+    if keys:
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        cmd = shlex.join(["tilelli", "params", *overrides])
+        raise TilelliError(f"{params_path} is out of date with {conf_dir}/ (differs at {shown}): run `{cmd}` "
+                           f"to recompose it (or `dvc exp run -S ...`), then commit it")
+    return True
