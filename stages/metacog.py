@@ -1,10 +1,12 @@
 """One metacognition variant x seed: models/v4 -> models/metacog/<variant>-s<seed>.
 
-    python -m stages.metacog --variant v7 --seed 0      # dvc.yaml runs the whole matrix
+    python -m stages.metacog --variant v7 --seed 0      # dvc.yaml runs every variant x seed
     dvc exp run -S metacog_weight=0                     # retrain the main (v7) model at weight 0
 
-Objective (tilelli.train.objectives.MetacogLoss): CE on in-domain chat + weight x BCE(router
-confidence, in-domain) + bce_weight x BCE(abstain head). Weights: params metacog.weights.
+Each variant is a recipe (params metacog.recipes.<variant>): metacog weight, which parameters
+train (all / router / all_but_router) and which data (raw_text / chat_vs_ood /
+in_domain_subset); see tilelli.train.experiments. One objective for all
+(tilelli.train.objectives.MetacogLoss), one training loop (tilelli.train.loop).
 """
 import argparse
 

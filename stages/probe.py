@@ -15,14 +15,14 @@ import argparse
 from tilelli.eval.probe import probe_model
 from tilelli.eval.probe_io import nan_to_none, read_jsonl, read_prompts
 from tilelli.io import write_json, write_jsonl
-from tilelli.stage import log, run, section
+from tilelli.stage import log, run, param
 
 
 def main(params: dict, name: str) -> None:
     from tilelli.model import TilelliLM
 
-    p = section(params, "probe")
-    template = section(params, "sft.abstain_template")
+    p = param(params, "probe")
+    template = param(params, "sft.abstain_template")
     lm = TilelliLM.from_pretrained(f"models/{name}")
     settings = dict(batch_size=int(p["batch_size"]), gen_bytes=int(p["gen_bytes"]), seed=int(params.get("seed", 0)),
                     temperature=float(p.get("temperature", 0.0)), abstain_template=template)

@@ -2,10 +2,12 @@
 
     python -m stages.router_shift
 
-Reads models/v4 and models/metacog/<variant>-s<seed> (explicit list from params), the held-out
-chat text data/sft/chat_valid.jsonl and metrics/behaviour.json (probe loop and refusal rates).
-Writes metrics/router_shift.json: per model kl_per_layer, kl_mean, chat_bpb, loop_rate,
-refusal_rate_answerable; per variant the same summarised over seeds (mean, std, min, max).
+Reads models/v4 and models/metacog/<variant>-s<seed> (the explicit list of tilelli.study), the
+held-out chat text data/sft/chat_valid.jsonl and metrics/behaviour.json (probe loop and refusal
+rates). Writes metrics/router_shift.json: per model kl_per_layer, kl_mean, chat_bpb, loop_rate,
+refusal_rate_answerable; per variant the same summarised over seeds (mean, std, min, max, n);
+`n4`: the weight-0 variant against its router-frozen control (params metacog.n4): kl_v8b,
+kl_control, delta, ratio, p (one-sided Welch over seeds), lo, hi (95% CI of delta), n_v8b, n_control.
 """
 import json
 
@@ -13,14 +15,14 @@ from tilelli.data.jsonl import read_jsonl
 from tilelli.errors import TilelliError
 from tilelli.eval.router_shift import router_shift
 from tilelli.io import write_json
-from tilelli.stage import log, run, section
-from tilelli.train.experiments import metacog_groups
+from tilelli.stage import log, run, param
+from tilelli.study import metacog_groups, n4_pair
 
 
 def main(params: dict) -> None:
     from tilelli.model import TilelliLM
 
-    groups = metacog_groups(params)
+    groups, n4 = metacog_groups(params), n4_pair(params)
     names = ["v4"] + [m for members in groups.values() for m in members]
     models = {n: TilelliLM.from_pretrained(f"models/{n}") for n in names}
     try:
@@ -28,13 +30,17 @@ def main(params: dict) -> None:
     except json.JSONDecodeError as e:
         raise TilelliError(f"metrics/behaviour.json: not valid JSON ({e}); re-run `dvc repro auroc`") from None
     rows = read_jsonl("data/sft/chat_valid.jsonl")
-    result = router_shift(models, "v4", rows, section(params, "metacog.train.seq_len"),
-                          section(params, "probe.batch_size"), behaviour, groups)
+    result = router_shift(models, "v4", rows, param(params, "metacog.train.seq_len"),
+                          param(params, "probe.batch_size"), behaviour, groups, n4)
     write_json("metrics/router_shift.json", result)
     for v in groups:
         g = result[v]
         log(f"[router_shift] {v}: KL to v4 {g['kl_mean']['mean']:.4f} +- {g['kl_mean']['std']:.4f}, "
             f"chat bpb {g['chat_bpb']['mean']:.3f}, loops {g.get('loop_rate', {}).get('mean')}")
+    r = result["n4"]
+    f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731 (p, lo, hi are None below 2 seeds)
+    log(f"[router_shift] N4: {n4[0]} KL {r['kl_v8b']:.4f} vs {n4[1]} {r['kl_control']:.4f}: "
+        f"delta {r['delta']:.4f} [{f(r['lo'])}, {f(r['hi'])}], one-sided Welch p {f(r['p'])}")
 
 
 if __name__ == "__main__":

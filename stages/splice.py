@@ -1,12 +1,18 @@
-"""Splice: graft the main metacog model's abstain head onto v4, nothing else -> models/splice.
+"""Splice: graft the abstain head of metacog/<main>-s<seed> onto v4, nothing else.
 
-    python -m stages.splice
+    python -m stages.splice --seed 0        # -> models/splice/<main>-s0; dvc.yaml runs every seed
 
-Tests claim N3 ("train an abstain head once, splice it onto any base"): the probe compares the
-head's AUROC on its own base (metacog/<main>-s<first seed>) with its AUROC on v4.
+Tests claim N3 ("train an abstain head once, splice it onto any base"): the probe compares each
+seed's head on its own base (metacog/<main>-s<seed>) with the same head on v4, so the claim
+reads every seed (tilelli.study.splice_models), never the first alone.
 """
+import argparse
+
 from tilelli.stage import run
 from tilelli.train.experiments import splice
 
 if __name__ == "__main__":
-    run(splice)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, required=True)
+    args = ap.parse_args()
+    run(lambda params: splice(params, args.seed))

@@ -1,14 +1,17 @@
 """The 210-prompt probe: counts, uniqueness, regimes, lengths, and the committed file."""
 import collections
 import json
+import math
+import re
+import statistics
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tilelli.data.chat_format import format_prompt
-from tilelli.data.facts import QUESTIONS, place_index
-from tilelli.data.prompts import EXPECTED, LONG_MAX, LONG_MIN, REGIMES, build_probe
+from tilelli.data.facts import QUESTIONS, place_index, places
+from tilelli.data.ood import PROBE_FALSE_PREMISES, PROBE_GIBBERISH, TRAIN_FALSE_PREMISES
+from tilelli.data.prompts import EXPECTED, LONG_MAX, LONG_MIN, REGIMES, build_probe, probe_gibberish
 from tilelli.data.splits import split_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,14 +36,16 @@ def test_ids_and_prompts_unique(rows):
     assert len({r["prompt"] for r in rows}) == 210
 
 
-def test_lengths_fit_the_context(rows):
+def test_long_input_is_longer_than_every_other_prompt(rows):
+    """long_input is length-defined by design; the context bound is tests/test_positions.py."""
+    assert (LONG_MIN, LONG_MAX) == (150, 190)
     for r in rows:
         n = len(r["prompt"].encode())
         assert "\n" not in r["prompt"]
         if r["regime"] == "long_input":
-            assert LONG_MIN <= n <= LONG_MAX and len(format_prompt(r["prompt"]).encode()) <= 240
+            assert LONG_MIN <= n <= LONG_MAX, r
         else:
-            assert 0 < n < 150, r
+            assert 0 < n < LONG_MIN, r
 
 
 def test_in_domain_looks_like_chat_training(rows):
@@ -60,6 +65,49 @@ def test_answerable_regimes_ask_about_held_out_facts(rows):
         for p, k in zip(prompts, keys):
             place = place_index()[k.place]
             assert k.place.lower() in p.lower() or place.capital in p, (regime, p, k)
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A template with every {field} as a wildcard."""
+    return re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(template)))
+
+
+def test_template_regex_matches_its_fills():
+    assert template_regex("Why is {wrong_capital} the capital of {name}?").fullmatch("Why is Lima the capital of Chile?")
+    assert not template_regex("Why is {x} here?").fullmatch("Why was Lima here?")
+
+
+def test_factual_misleading_uses_probe_templates_only(rows):
+    assert not set(PROBE_FALSE_PREMISES) & set(TRAIN_FALSE_PREMISES)
+    probe_t = [template_regex(t) for t in PROBE_FALSE_PREMISES]
+    train_t = [template_regex(t) for t in TRAIN_FALSE_PREMISES]
+    for r in rows:
+        if r["regime"] == "factual_misleading":
+            assert any(t.fullmatch(r["prompt"]) for t in probe_t), r
+            assert not any(t.fullmatch(r["prompt"]) for t in train_t), r
+
+
+def test_gibberish_comes_from_the_probe_generators(rows):
+    tagged = probe_gibberish(0)
+    assert [text for _, text in tagged] == [r["prompt"] for r in rows if r["regime"] == "gibberish"]
+    assert collections.Counter(kind for kind, _ in tagged) == {k: 10 for k in PROBE_GIBBERISH}
+
+
+def _median_population(keys) -> float:
+    return statistics.median(place_index()[k.place].population for k in keys)
+
+
+def test_neo_false_inability_places_are_as_well_known_as_in_domain():
+    """Same popularity half and a similar median: only the hedge tells the two regimes apart."""
+    plan = split_plan(0)
+    cut = statistics.median(p.population for p in places())
+    for keys in (plan.in_domain, plan.neo_false_inability, plan.false_inability):
+        assert all(place_index()[k.place].population >= cut for k in keys)
+        assert len({k.place for k in keys}) == len(keys)  # distinct places within a set
+    ratio = _median_population(plan.neo_false_inability) / _median_population(plan.in_domain)
+    assert abs(math.log2(ratio)) < 1, ratio  # medians within a factor of 2 (seed 0: 19.6M vs 28.9M)
+    sets = [plan.in_domain, plan.ood_style, plan.long_input, plan.neo_false_inability, plan.false_inability]
+    assert sum(map(len, sets)) == len(set().union(*sets)) == 140  # keys disjoint across sets
 
 
 def test_deterministic(rows):

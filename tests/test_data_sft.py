@@ -1,24 +1,22 @@
 """SFT / abstain / held-out / OOD sets: sizes, targets, and no overlap between any two sets."""
+import collections
 import itertools
 import json
+import re
+import statistics
 
 import pytest
 
-from tilelli.data.facts import fictional_places, qa, templates
-from tilelli.data.ood import PROBE_TOPIC_QUESTIONS, TRAIN_TOPIC_DOMAINS
+from tilelli.data.facts import fictional_places, place_index, places, qa, templates
+from tilelli.data.ood import (_COMMON_WORDS, _KEY_ROWS, GIBBERISH, PROBE_FALSE_PREMISES, PROBE_GIBBERISH,
+                              PROBE_TOPIC_QUESTIONS, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, TRAIN_TOPIC_DOMAINS,
+                              gibberish_set)
 from tilelli.data.prompts import build_probe
 from tilelli.data.sft import SET_NAMES, build_sft_sets, check_disjoint, filter_instructions, write_sft_sets
 from tilelli.data.splits import split_plan
 from tilelli.errors import TilelliError
 
-TINY = {"seed": 0, "abstain_template": "I don't know.", "n_chat_train": 3000, "n_chat_valid": 100,
-        "n_abstain_train": 1000, "n_abstain_valid": 100, "n_ood_train": 600}
-
-
-@pytest.fixture(scope="module")
-def sets():
-    return build_sft_sets(TINY)
-
+from conftest import TINY_SFT as TINY
 
 @pytest.fixture(scope="module")
 def probe():
@@ -97,6 +95,75 @@ def test_ood_train_topics_are_disjoint_from_the_probe(sets, probe):
     for words in ("guitar", "Python", "vaccine", "Jupiter", "interest", "formula"):
         assert not any(words in r["prompt"] for r in ood)
     assert len(TRAIN_TOPIC_DOMAINS) >= 10
+
+
+def _wild(template: str) -> re.Pattern:
+    return re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(template)))
+
+
+def test_ood_train_templates_are_disjoint_from_the_probe(sets):
+    """Off-topic: no probe question fits a training template; false premises: own templates."""
+    topic_t = [_wild(t) for ts, _ in TRAIN_TOPIC_DOMAINS.values() for t in ts]
+    assert not [q for q in PROBE_TOPIC_QUESTIONS if any(t.fullmatch(q) for t in topic_t)]
+    train_fp, probe_fp = [_wild(t) for t in TRAIN_FALSE_PREMISES], [_wild(t) for t in PROBE_FALSE_PREMISES]
+    premises = [r["prompt"] for r in sets["ood_train"] if r["regime"] == "false_premise"]
+    assert len(premises) == 90
+    assert all(any(t.fullmatch(q) for t in train_fp) and not any(t.fullmatch(q) for t in probe_fp)
+               for q in premises)
+
+
+def test_gibberish_generators_are_split_between_training_and_probe(sets):
+    assert not set(TRAIN_GIBBERISH) & set(PROBE_GIBBERISH)
+    assert set(TRAIN_GIBBERISH) | set(PROBE_GIBBERISH) == set(GIBBERISH)
+    gib = [r for r in sets["ood_train"] if r["regime"] == "gibberish"]
+    assert collections.Counter(r["generator"] for r in gib) == {k: 50 for k in TRAIN_GIBBERISH}
+    assert all("generator" not in r for r in sets["ood_train"] if r["regime"] != "gibberish")
+
+
+def _looks_like(kind: str, text: str) -> bool:
+    """What each generator emits, checked on its output (so a swapped generator is caught)."""
+    words = text.split()
+    alnum = set("abcdefghijklmnopqrstuvwxyz0123456789")
+    return {
+        "pseudo_words": lambda: re.fullmatch(r"[a-z]+( [a-z]+)+", text) is not None,
+        "keyboard_mash": lambda: all(any(set(w) <= set(row) for row in _KEY_ROWS) for w in words),
+        "symbols_digits": lambda: not any(c.isalpha() or c.isspace() for c in text),
+        "mixed_case_alnum": lambda: set(text.lower()) <= alnum | {" "} and text != text.lower(),
+        "mixed_scripts": lambda: not text.isascii() and all(c.isalpha() or c == " " for c in text),
+        "scrambled_words": lambda: all(
+            any(sorted(w.lower().rstrip("?")) == sorted(c) and w.lower().rstrip("?") != c for c in _COMMON_WORDS)
+            for w in words),
+    }[kind]()
+
+
+@pytest.mark.parametrize("kind", sorted(GIBBERISH))
+def test_each_gibberish_generator_emits_its_own_kind(kind):
+    tagged = gibberish_set(f"test-{kind}", 40, (kind,))
+    assert {k for k, _ in tagged} == {kind} and len({t for _, t in tagged}) == 40
+    assert all(_looks_like(kind, t) for _, t in tagged), kind
+    # and nothing a generator of the other half could have written
+    other_half = PROBE_GIBBERISH if kind in TRAIN_GIBBERISH else TRAIN_GIBBERISH
+    assert not [(o, t) for _, t in tagged for o in other_half if _looks_like(o, t)]
+
+
+def test_gibberish_set_rejects_unknown_generators():
+    with pytest.raises(ValueError, match="unknown gibberish"):
+        gibberish_set("x", 3, ("pseudo_words", "nonsense"))
+
+
+def test_common_words_are_not_place_names():
+    names = {n.lower() for p in places() for n in (p.name, p.capital)}
+    assert not names & set(_COMMON_WORDS)
+    assert all(len(set(w)) >= 2 for w in _COMMON_WORDS)  # scrambling always changes the word
+
+
+def test_false_inability_gate_uses_well_known_places(sets):
+    plan = split_plan(0)
+    cut = statistics.median(p.population for p in places())
+    assert all(place_index()[k.place].population >= cut for k in plan.false_inability)
+    assert len({k.place for k in plan.false_inability}) == 20
+    assert all(any(k.place in r["prompt"] or place_index()[k.place].capital in r["prompt"]
+                   for k in plan.false_inability) for r in sets["false_inability"])
 
 
 def test_deterministic(sets):

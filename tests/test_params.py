@@ -6,8 +6,9 @@ import yaml
 
 from tilelli.errors import TilelliError
 from tilelli.params import compose
+from tilelli.study import metacog_models, n4_pair, probe_models, ranked_variants
 from tilelli.train import TrainConfig
-from tilelli.train.experiments import metacog_models
+from tilelli.train.config import MetacogRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,16 +24,44 @@ def test_profiles_compose_with_valid_training_sections(tmp_path, profile):
     assert params["profile"] == profile
     for key in ("pretrain", "chat_sft", "abstain_sft"):
         TrainConfig.from_params(params[key], key)
-    TrainConfig.from_params(params["metacog"]["train"], "metacog.train")
-    TrainConfig.from_params(params["ab"]["train"], "ab.train")
-    assert params["metacog"]["weights"][params["metacog"]["main"]] == params["metacog_weight"]
-    assert len(metacog_models(params)) == len(params["metacog"]["variants"]) * len(params["metacog"]["seeds"])
+    for lr in params["ab"]["sweep"]["lrs"]:          # ab.train has no lr: each arm's comes from the sweep
+        TrainConfig.from_params({**params["ab"]["train"], "lr": lr}, "ab.train")
+    m = params["metacog"]
+    recipes = {v: MetacogRecipe.from_params(m, v) for v in m["variants"]}    # every trained variant has one
+    for v, r in recipes.items():
+        TrainConfig.from_params({**m["train"], **r.train}, f"metacog.recipes.{v}")
+    assert recipes[m["main"]].weight == params["metacog_weight"]
+    assert len(metacog_models(params)) == len(m["variants"]) * len(m["seeds"])
     assert len(params["ab"]["seeds"]) >= 3
+
+
+@pytest.mark.parametrize("profile", ["tiny", "paper"])
+def test_variant_recipes_follow_the_published_descriptions(tmp_path, profile):
+    """v5 router-only on raw text; v6 router-only on chat-format in-domain vs OOD; v7 joint (all
+    parameters, the head's BCE); v8a = v7 lighter; v8b weight 0 on an in-domain CE subset; the N4
+    control = v8b with the router frozen, trained on every seed but never ranked."""
+    params = yaml.safe_load(compose([f"profile={profile}"], tmp_path / "p.yaml", ROOT / "conf").read_text())
+    m = params["metacog"]
+    r = {v: MetacogRecipe.from_params(m, v) for v in m["variants"]}
+    assert (r["v5"].trainable, r["v5"].data, r["v5"].weight) == ("router", "raw_text", 20.0)
+    assert (r["v6"].trainable, r["v6"].data, r["v6"].weight) == ("router", "chat_vs_ood", 10.0)
+    assert (r["v7"].trainable, r["v7"].data) == ("all", "chat_vs_ood") and r["v7"].trains_head
+    assert r["v8a"].as_dict() == {**r["v7"].as_dict(), "weight": 1.0} and r["v8a"].weight < r["v7"].weight
+    assert (r["v8b"].trainable, r["v8b"].data, r["v8b"].weight) == ("all", "in_domain_subset", 0.0)
+    assert not r["v5"].trains_head and not r["v6"].trains_head
+    variant, control = n4_pair(params)
+    assert (variant, control) == ("v8b", "v8b_router_frozen")
+    assert r[control].as_dict() == {**r[variant].as_dict(), "trainable": "all_but_router"}
+    assert ranked_variants(params) == ["v5", "v6", "v7", "v8a", "v8b"] and control in m["variants"]
+    assert "probe" in params and "models" not in params["probe"] and "include_metacog" not in params["probe"]
+    assert probe_models(params) == (["v4"] + [f"splice/v7-s{s}" for s in m["seeds"]]
+                                    + [f"metacog/{v}-s{s}" for v in m["variants"] for s in m["seeds"]])
 
 
 def test_single_key_override_reaches_the_main_variant(tmp_path):
     params = yaml.safe_load(compose(["metacog_weight=0"], tmp_path / "p.yaml", ROOT / "conf").read_text())
-    assert params["metacog"]["weights"]["v7"] == 0
+    assert params["metacog"]["recipes"]["v7"]["weight"] == 0
+    assert params["metacog"]["recipes"]["v8a"]["weight"] == 1.0         # only the main variant follows it
 
 
 def test_unknown_override_is_one_clear_line(tmp_path):

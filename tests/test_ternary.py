@@ -1,4 +1,8 @@
-"""TernaryLinear: ternary forward values, straight-through gradient, Hadamard, eval cache."""
+"""TernaryLinear: ternary forward values, straight-through gradient, Hadamard, eval cache; the
+model name decides quantisation, and the pretrain recipe really trains a *-ternary name ternary."""
+
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -84,3 +88,52 @@ def test_ternary_config_quantizes_projections_only():
     assert not isinstance(lm.head, TernaryLinear) and not isinstance(lm.blocks[0].router, TernaryLinear)
     fp32 = TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=0)
     assert not any(m.quantize for m in fp32.modules() if isinstance(m, TernaryLinear))
+
+
+def test_the_name_decides_quantisation_and_a_contradiction_is_one_line():
+    from tilelli.errors import TilelliError
+    from tilelli.model.registry import CONFIGS, get_config
+
+    for name in CONFIGS:
+        assert get_config(name).quantize is ("-ternary" in name), name
+    assert get_config("tilelli-lite-ternary-tiny", quantize=True).quantize is True     # agreeing: fine
+    for name, q in (("tilelli-lite-ternary-tiny", False), ("tilelli-lite-fp32-tiny", True)):
+        with pytest.raises(TilelliError) as e:
+            TilelliLM.from_config(name, quantize=q)
+        assert f"quantize={q}" in str(e.value) and name in str(e.value) and "\n" not in str(e.value)
+
+
+def _pretrain_params(name: str, **model) -> dict:
+    return {"seed": 0, "device": "cpu", "model": {"name": name, **model},
+            "pretrain": {"steps": 4, "batch_size": 4, "seq_len": 32, "lr": 0.01, "warmup": 0,
+                         "eval_every": 4, "eval_batches": 1, "ckpt_every": 100}}
+
+
+def test_pretrain_recipe_trains_a_ternary_name_ternary(chdir_tmp):
+    """Through the real recipe path: the saved model is quantised, every projection's effective
+    weight takes only {-a, 0, +a} (a = mean |latent|, per tensor), and training moved it."""
+    from tilelli.data.packing import pack_documents
+    from tilelli.errors import TilelliError
+    from tilelli.train.recipes import pretrain
+
+    words = ["the", "river", "runs", "to", "a", "small", "town", "by", "old", "hills"]
+    rng = np.random.default_rng(0)
+    docs = [" ".join(rng.choice(words, 40)) + "." for _ in range(300)]
+    pack_documents(docs, "data/packed", valid_fraction=0.2, seed=0)
+    name = "tilelli-lite-ternary-tiny"
+    with pytest.raises(TilelliError, match=f"quantize=False contradicts model name '{name}'"):
+        pretrain(_pretrain_params(name, quantize=False))
+    pretrain(_pretrain_params(name))
+    lm = TilelliLM.from_pretrained("models/pretrain")
+    torch.manual_seed(0)
+    init = dict(TilelliLM.from_config(name).named_modules())
+    layers = {n: m for n, m in lm.named_modules() if isinstance(m, TernaryLinear)}
+    assert lm.config.quantize and layers and all(m.quantize for m in layers.values())
+    moved = 0
+    for n, m in layers.items():
+        w_eff = m.effective_weight().detach()
+        a = m.weight.detach().abs().mean().clamp(min=1e-5).item()
+        assert set(w_eff.unique().tolist()) <= {-a, 0.0, a}, n
+        assert (w_eff == 0).any() and (w_eff != 0).any(), n
+        moved += not torch.equal(m.weight, init[n].weight)
+    assert moved == len(layers)          # every ternary projection was trained, not just carried

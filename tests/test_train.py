@@ -1,5 +1,6 @@
 """The training loop: resume after kill -9, DDP equivalence, determinism, bad params."""
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -7,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from tilelli.errors import TilelliError
+from tilelli.params import compose
 from tilelli.train import TrainConfig
 from tilelli.data.chat_format import IGNORE_INDEX, format_completion, format_prompt
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.optim import lr_at
 
 SCRIPT = str(Path(__file__).with_name("_train_script.py"))
+ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1", "LB": "0.01"}
 
 
@@ -53,14 +57,23 @@ def test_same_seed_same_machine_gives_identical_metrics_and_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _launch(tmp_path, name, overrides, env):
+    """Run the script the way dvc.yaml runs a training stage: `${launcher} <module> ...` from params."""
+    params = yaml.safe_load(compose(overrides, tmp_path / f"{name}.yaml", ROOT / "conf").read_text())
+    cmd = shlex.split(params["launcher"]) + ["tests._train_script", str(tmp_path / name), "-1", "6"]
+    env = {**env, "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")}
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
+
+
 def test_ddp_two_processes_match_single_process(tmp_path):
     # The router load-balance loss is computed on each process's share of the batch (as in MoE
     # practice) and is not linear in the batch, so the exact comparison turns it off.
+    # Both runs go through the `launcher` param (default `python -m`; here torchrun, gloo on 2 CPU
+    # processes); --standalone makes torchrun take a free port, so parallel runs never collide.
     env = {**ENV, "LB": "0"}
-    subprocess.run([sys.executable, SCRIPT, str(tmp_path / "single"), "-1", "6"], env=env, check=True, timeout=300)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           SCRIPT, str(tmp_path / "ddp"), "-1", "6"]
-    subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=300)
+    single = _launch(tmp_path, "single", [], env)
+    ddp = _launch(tmp_path, "ddp", ["launcher=torchrun --standalone --nproc_per_node 2 -m"], env)
+    assert single.args[:2] == ["python", "-m"] and ddp.args[:4] == ["torchrun", "--standalone", "--nproc_per_node", "2"]
     a, b = _weights(tmp_path / "single"), _weights(tmp_path / "ddp")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=k)  # seen: max 2e-5

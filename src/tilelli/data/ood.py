@@ -1,12 +1,20 @@
 """Out-of-distribution text: off-topic questions, false premises and gibberish.
 
-Two disjoint halves, so metacognition training never sees a probe prompt *or its topic*:
+Two disjoint halves, so metacognition training never sees a probe prompt, its topic, its
+template *or its generator*:
 - probe (data/prompts/probe_210.jsonl): PROBE_TOPIC_QUESTIONS (programming, health, music,
-  space, money, chemistry) and PROBE_FALSE_PREMISES;
+  space, money, chemistry), PROBE_FALSE_PREMISES and PROBE_GIBBERISH generators;
 - training (data/sft/ood_train.jsonl): TRAIN_TOPIC_DOMAINS (cooking, sports, cars, gardening,
-  maths, fashion, games, law, movies, computers, pets, weather) and TRAIN_FALSE_PREMISES.
-Gibberish is drawn from separate seeded streams and de-duplicated against the probe.
-The corpus (places and simple stories) covers none of these topics.
+  maths, fashion, games, law, movies, computers, pets, weather), TRAIN_FALSE_PREMISES and
+  TRAIN_GIBBERISH generators.
+Gibberish has six generators, three per half (tests check the halves are disjoint):
+    training: pseudo_words ("kqzt vorbla"), keyboard_mash ("asdfjkl"), symbols_digits ("#4!%9")
+    probe:    mixed_case_alnum ("xQ7zR2 kd9"), mixed_scripts ("äpλo жde"),
+              scrambled_words ("Retaw ednrag lowdni?": common words, letters shuffled)
+A detector that only learned the training generators' look is therefore tested on gibberish
+it has never seen, as the published probe intends ("held-out OOD"). Both halves draw from
+their own seeded streams, cycle through their generators (equal shares) and are de-duplicated
+against the probe. The corpus (places and simple stories) covers none of these topics.
 """
 from __future__ import annotations
 
@@ -39,6 +47,8 @@ PROBE_TOPIC_QUESTIONS = [
     "What happens when you mix baking soda and vinegar?",
 ]
 
+# Training topics: no probe question fits one of these templates (a bare "How do I {x}?" would
+# cover "How do I undo my last git commit?"; tests/test_data_sft.py checks every template).
 TRAIN_TOPIC_DOMAINS = {
     "cooking": (["How do I cook {x}?", "What goes well with {x}?", "How long does {x} keep in the fridge?"],
                 ["risotto", "pancakes", "lasagna", "brownies", "dumplings", "chili", "an omelette",
@@ -64,7 +74,7 @@ TRAIN_TOPIC_DOMAINS = {
                "How many players can play {x}?"],
               ["chess", "Monopoly", "Tetris", "poker", "Scrabble", "Minecraft", "bridge", "checkers",
                "backgammon", "Go"]),
-    "law": (["How do I {x}?", "How long does it take to {x}?", "Do I need a lawyer to {x}?"],
+    "law": (["What are the steps to {x}?", "How long does it take to {x}?", "Do I need a lawyer to {x}?"],
             ["write a will", "file a patent", "register a company", "dispute a parking ticket",
              "sign a lease", "change my name", "apply for a trademark", "contest a fine",
              "file for divorce", "become a notary"]),
@@ -110,33 +120,71 @@ _WORD_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _KEY_ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 _SYMBOLS = "#@!%&*^~+=<>?/|"
 _UNICODE = "äöüßçñøåéèêíóúžšłΩλπσдждфжъ"
+# Everyday words for scrambled_words; none is a place name, all have >= 2 distinct letters.
+_COMMON_WORDS = ["water", "house", "garden", "window", "people", "morning", "yellow", "bread",
+                 "table", "little", "mother", "school", "orange", "summer", "winter", "friend",
+                 "number", "letter", "animal", "travel", "kitchen", "market", "simple", "answer",
+                 "basket", "forest", "planet", "silver", "candle", "pocket", "ladder", "button",
+                 "pencil", "doctor", "engine", "spring", "castle", "bottle", "flower", "ticket"]
 
 
-def gibberish(r: random.Random) -> str:
-    kind = r.randrange(5)
-    if kind == 0:  # pseudo-words
-        return " ".join("".join(r.choice(_WORD_LETTERS) for _ in range(r.randint(3, 9)))
-                        for _ in range(r.randint(3, 9)))
-    if kind == 1:  # keyboard mash
-        row = r.choice(_KEY_ROWS)
-        return " ".join("".join(r.choice(row) for _ in range(r.randint(4, 12))) for _ in range(r.randint(1, 4)))
-    if kind == 2:  # symbols and digits
-        return "".join(r.choice(_SYMBOLS + "0123456789") for _ in range(r.randint(8, 40)))
-    if kind == 3:  # mixed case, letters and digits
-        return "".join(r.choice(_WORD_LETTERS + _WORD_LETTERS.upper() + "0123456789 ")
-                       for _ in range(r.randint(12, 60))).strip() or "xQ7zR2"
+def _pseudo_words(r: random.Random) -> str:
+    return " ".join("".join(r.choice(_WORD_LETTERS) for _ in range(r.randint(3, 9)))
+                    for _ in range(r.randint(3, 9)))
+
+
+def _keyboard_mash(r: random.Random) -> str:
+    row = r.choice(_KEY_ROWS)
+    return " ".join("".join(r.choice(row) for _ in range(r.randint(4, 12))) for _ in range(r.randint(1, 4)))
+
+
+def _symbols_digits(r: random.Random) -> str:
+    return "".join(r.choice(_SYMBOLS + "0123456789") for _ in range(r.randint(8, 40)))
+
+
+def _mixed_case_alnum(r: random.Random) -> str:
+    return "".join(r.choice(_WORD_LETTERS + _WORD_LETTERS.upper() + "0123456789 ")
+                   for _ in range(r.randint(12, 60))).strip() or "xQ7zR2"
+
+
+def _mixed_scripts(r: random.Random) -> str:
     return " ".join("".join(r.choice(_UNICODE + _WORD_LETTERS) for _ in range(r.randint(3, 8)))
                     for _ in range(r.randint(2, 7)))
 
 
-def gibberish_set(seed: str, n: int, exclude: set[str] = frozenset()) -> list[str]:
-    r, out = random.Random(seed), []
-    seen = set(exclude)
+def _scramble(r: random.Random, word: str) -> str:
+    letters = list(word)
+    while "".join(letters) == word:
+        r.shuffle(letters)
+    return "".join(letters)
+
+
+def _scrambled_words(r: random.Random) -> str:
+    """3-7 common words with their letters shuffled; capitalised, a '?' at the end half the time."""
+    text = " ".join(_scramble(r, r.choice(_COMMON_WORDS)) for _ in range(r.randint(3, 7)))
+    return text.capitalize() + ("?" if r.random() < 0.5 else "")
+
+
+GIBBERISH = {"pseudo_words": _pseudo_words, "keyboard_mash": _keyboard_mash,
+             "symbols_digits": _symbols_digits, "mixed_case_alnum": _mixed_case_alnum,
+             "mixed_scripts": _mixed_scripts, "scrambled_words": _scrambled_words}
+TRAIN_GIBBERISH = ("pseudo_words", "keyboard_mash", "symbols_digits")
+PROBE_GIBBERISH = ("mixed_case_alnum", "mixed_scripts", "scrambled_words")
+
+
+def gibberish_set(seed: str, n: int, kinds: tuple[str, ...],
+                  exclude: set[str] = frozenset()) -> list[tuple[str, str]]:
+    """n unique (generator, text) pairs, cycling through `kinds` so each gets an equal share."""
+    unknown = [k for k in kinds if k not in GIBBERISH]
+    if unknown or not kinds:
+        raise ValueError(f"unknown gibberish generator(s) {unknown or kinds}; known: {', '.join(GIBBERISH)}")
+    r, out, seen = random.Random(seed), [], set(exclude)
     while len(out) < n:
-        g = gibberish(r)
+        kind = kinds[len(out) % len(kinds)]
+        g = GIBBERISH[kind](r)
         if g not in seen:
             seen.add(g)
-            out.append(g)
+            out.append((kind, g))
     return out
 
 

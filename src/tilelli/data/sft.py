@@ -12,9 +12,11 @@ Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; chat_fo
   matches answerable questions, only knowledge tells them apart); ~30% are beyond scope
   (the future, real-time or personal facts about real places). Kind "abstain".
 - idk_heldout: 10 questions about fictional places never used elsewhere (kind "idk").
-- false_inability: 20 hedged but answerable questions about held-out facts (kind "false_inability").
-- ood_train (n_ood_train): off-topic questions, false premises and gibberish whose topics and
-  templates are disjoint from the probe's (kind "ood", field "regime" says which).
+- false_inability: 20 hedged but answerable questions about held-out facts of well-known
+  places, the popularity of in_domain (kind "false_inability"; see splits.py for why).
+- ood_train (n_ood_train): off-topic questions (60%), false premises (15%) and gibberish (25%)
+  whose topics, templates and gibberish generators are disjoint from the probe's (kind "ood",
+  field "regime" says which; gibberish rows also name their "generator", ood.TRAIN_GIBBERISH).
 - optional, off by default: `instructions.enabled` adds real QA pairs from a `datasets`
   instruction set (databricks/databricks-dolly-15k, categories open_qa/general_qa) to chat_train
   (kind "instruction"); needs network; meant for paper-scale runs (`-S sft.instructions.enabled=true`).
@@ -27,7 +29,8 @@ from pathlib import Path
 
 from tilelli import io
 from tilelli.data.facts import QUESTIONS, FactKey, places, qa, templates
-from tilelli.data.ood import TRAIN_FALSE_PREMISES, false_premise, gibberish_set, train_topic_questions
+from tilelli.data.ood import (TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, false_premise, gibberish_set,
+                              train_topic_questions)
 from tilelli.data.prompts import HEDGES, build_probe, hedge
 from tilelli.data.splits import split_plan
 from tilelli.errors import TilelliError
@@ -111,12 +114,12 @@ def _ood_rows(r: random.Random, n: int, template: str, exclude: set[str]) -> lis
         q = false_premise(r, r.choice(TRAIN_FALSE_PREMISES), r.choice(pl), pl)
         if q not in premises:
             premises.append(q)
-    gib = gibberish_set("tilelli-ood-train-gibberish", n - n_topic - n_fp, exclude)
+    gib = gibberish_set("tilelli-ood-train-gibberish", n - n_topic - n_fp, TRAIN_GIBBERISH, exclude)
     rows = ([{"regime": "ood_topic", "prompt": q} for q in topic[:n_topic]]
             + [{"regime": "false_premise", "prompt": q} for q in premises]
-            + [{"regime": "gibberish", "prompt": q} for q in gib])
+            + [{"regime": "gibberish", "prompt": q, "generator": kind} for kind, q in gib])
     r.shuffle(rows)
-    return [{"prompt": x["prompt"], "response": template, "kind": "ood", "regime": x["regime"]} for x in rows]
+    return [{**x, "response": template, "kind": "ood"} for x in rows]
 
 
 def build_sft_sets(cfg: dict) -> dict[str, list[dict]]:

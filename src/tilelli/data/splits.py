@@ -7,10 +7,12 @@ SFT pair mentions Peru's capital in any phrasing (its continent may still be tra
 corpus states every fact, so a held-out question is answerable from pretraining alone.
 
 Allocation (sft.seed shuffles; counts are fixed so the probe never moves with SFT sizes):
-- probe in_domain / ood_style / long_input: 30 keys each, 10 per easy family (capital,
-  continent, language), from the better-known half of places (population >= median);
-- probe neo_false_inability (30) and the false_inability set (20): easy keys of the
-  lesser-known half (Tuvalu, Niue: names that look as unfamiliar as the fictional ones);
+- probe in_domain / ood_style / long_input / neo_false_inability: 30 keys each, 10 per easy
+  family (capital, continent, language), and the false_inability gate set (20): all from the
+  better-known half of places (population >= median, 118 of 235 places, 354 easy keys; 140
+  used, each set on distinct places). neo_false_inability and false_inability used to come
+  from the lesser-known half (Tuvalu, Niue); then they differed from in_domain in obscurity as
+  well as in the hedge, and a detector could score obscurity. Now only the hedge differs.
 - chat_valid: n_chat_valid further keys (any family); chat_train: every remaining key;
 - fictional places: 10 for idk_heldout, 20 for abstain_valid, the rest for abstain_train.
 """
@@ -74,15 +76,14 @@ def split_plan(seed: int = 0, n_chat_valid: int = 100) -> SplitPlan:
     pops = {name: p.population for name, p in place_index().items()}
     median = statistics.median(pops.values())
     known = {f: [k for k in keys if k.family == f and pops[k.place] >= median] for f in EASY_FAMILIES}
-    obscure = {f: [k for k in keys if k.family == f and pops[k.place] < median] for f in EASY_FAMILIES}
-    for pool in (*known.values(), *obscure.values()):
+    for pool in known.values():
         r.shuffle(pool)
     plan, used = SplitPlan(), set()
     plan.in_domain = _take_balanced(known, PROBE_PER_REGIME, used)
     plan.ood_style = _take_balanced(known, PROBE_PER_REGIME, used)
     plan.long_input = _take_balanced(known, PROBE_PER_REGIME, used)
-    plan.neo_false_inability = _take_balanced(obscure, PROBE_PER_REGIME, used)
-    plan.false_inability = _take_balanced(obscure, N_FALSE_INABILITY, used)
+    plan.neo_false_inability = _take_balanced(known, PROBE_PER_REGIME, used)
+    plan.false_inability = _take_balanced(known, N_FALSE_INABILITY, used)
     rest = [k for k in keys if k not in used]
     r.shuffle(rest)
     plan.chat_valid, plan.chat_train = rest[:n_chat_valid], rest[n_chat_valid:]

@@ -1,21 +1,31 @@
-"""How far each metacog variant moved from v4: routing KL, chat bits per byte, behaviour.
+"""How far each metacog variant moved from v4: routing KL, chat bits per byte, behaviour; N4.
 
 Claim N4 ("turn off the metacog loss and the router is left alone") is tested here: for every
 model, the per-token KL(p_model || p_v4) between the router distributions of the two models on
 the same held-out in-domain chat text (data/sft/chat_valid.jsonl, prompt + answer), averaged
 over tokens, for each layer; `kl_mean` averages the layers. Beside it: validation bits per byte
 on the same text (generation quality) and, from the probe rows, the degenerate-loop rate and the
-refusal rate on answerable prompts. Per variant, the seeds are summarised as mean, std, min.
+refusal rate on answerable prompts. Per variant, the seeds are summarised as mean, std, min, max.
+
+A KL above 0 alone does not show that CE moved the router: with the router frozen its input
+(the LayerNorm of a residual stream that the other weights change) still moves its output. So
+`n4` compares the weight-0 variant (v8b) with its control (the same recipe with the router
+Linears frozen, params metacog.n4): the difference of the seed means, their ratio, a one-sided
+Welch test (v8b > control; 3 seeds per arm detect only gaps of ~3.5 SD) and the Welch 95% CI.
 """
 from __future__ import annotations
 
+import math
 import statistics
 
+import numpy as np
 import torch
+from scipy import stats as st
 
 from tilelli.data.loader import sft_eval_batches
 from tilelli.errors import TilelliError
-from tilelli.train.loop import LN2
+from tilelli.eval.stats import welch_test
+from tilelli.model.quantities import bits_per_byte, nll_sum
 
 
 @torch.no_grad()
@@ -30,10 +40,9 @@ def routing_and_bpb(lm, batches) -> tuple[list[torch.Tensor], float]:
         keep = x != 0                       # padding is 0x00 (chat text never contains NUL)
         keep[:, 0] = True
         probs.append(out.router_probs[:, keep])          # [L, N, P]
-        mask = y != -100
-        nll += torch.nn.functional.cross_entropy(out.logits[mask].float(), y[mask], reduction="sum").item()
-        count += int(mask.sum())
-    return torch.cat(probs, dim=1), nll / max(count, 1) / LN2
+        nats, n = nll_sum(out.logits, y)
+        nll, count = nll + nats, count + n
+    return torch.cat(probs, dim=1), bits_per_byte(nll, count)
 
 
 def kl_per_layer(p: torch.Tensor, q: torch.Tensor) -> list[float]:
@@ -47,9 +56,28 @@ def _summary(values: list[float]) -> dict:
             "min": min(values), "max": max(values), "n": len(values)}
 
 
+def shift_vs_control(kl_variant: list[float], kl_control: list[float], ci: float = 0.95) -> dict:
+    """N4 over seeds: {kl_v8b, kl_control (seed means), delta, ratio, p (one-sided Welch, variant >
+    control), lo, hi (Welch CI of delta), n_v8b, n_control}; p, lo, hi are None below 2 seeds."""
+    a, b = np.asarray(kl_variant, dtype=np.float64), np.asarray(kl_control, dtype=np.float64)
+    delta = float(a.mean() - b.mean())
+    out = {"kl_v8b": float(a.mean()), "kl_control": float(b.mean()), "delta": delta,
+           "ratio": float(a.mean() / b.mean()) if b.mean() > 0 else None,
+           "p": None, "lo": None, "hi": None, "n_v8b": len(a), "n_control": len(b)}
+    if min(len(a), len(b)) < 2:
+        return out
+    w = welch_test(a, b)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    if se == 0:   # both arms constant over seeds: the difference is exact
+        return {**out, "p": 0.0 if delta > 0 else 1.0, "lo": delta, "hi": delta}
+    half = float(st.t.ppf(0.5 + ci / 2, w["df"])) * se
+    return {**out, "p": float(st.t.sf(w["t"], w["df"])), "lo": delta - half, "hi": delta + half}
+
+
 def router_shift(models: dict[str, object], base: str, rows: list[dict], seq_len: int, batch_size: int,
-                 behaviour: dict[str, dict], groups: dict[str, list[str]]) -> dict:
-    """{model: {kl_per_layer, kl_mean, chat_bpb, loop_rate, refusal_rate}, <group>: summaries}."""
+                 behaviour: dict[str, dict], groups: dict[str, list[str]], n4: tuple[str, str]) -> dict:
+    """{model: {kl_per_layer, kl_mean, chat_bpb, loop_rate, refusal_rate}, <group>: summaries,
+    n4: shift_vs_control(variant, control)}."""
     batches = sft_eval_batches(rows, seq_len, batch_size)
     routed = {name: routing_and_bpb(lm, batches) for name, lm in models.items()}
     base_probs = routed[base][0]
@@ -64,4 +92,7 @@ def router_shift(models: dict[str, object], base: str, rows: list[dict], seq_len
         out[group] = {key: _summary([out[m][key] for m in members])
                       for key in ("kl_mean", "chat_bpb", "loop_rate", "refusal_rate_answerable")
                       if all(out[m][key] is not None for m in members)}
+    variant, control = n4
+    out["n4"] = shift_vs_control([out[m]["kl_mean"] for m in groups[variant]],
+                                 [out[m]["kl_mean"] for m in groups[control]])
     return out

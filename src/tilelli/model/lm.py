@@ -9,11 +9,12 @@
 
     out = lm(idx, targets=None, return_signals=False)   -> ModelOutput (docs/CONTRACTS.md)
 
-`loss` is the mean cross-entropy over targets != -100 (0 with a gradient path when every target
-is masked, so an all-prompt SFT batch never yields NaN). `aux_loss` is the router load-balance
-loss (block.py), a 0-dim zero for vanilla. With `return_signals=True` the same pass returns the
-router probabilities of every layer [L, B, T, P], the final hidden state and the abstain head
-outputs; all are differentiable, so a metacognition loss can backpropagate through them.
+`loss` is the mean cross-entropy over targets != IGNORE_INDEX (-100, model/quantities.py); 0
+with a gradient path when every target is masked, so an all-prompt SFT batch never yields NaN.
+`aux_loss` is the router load-balance loss (block.py), a 0-dim zero for vanilla. With
+`return_signals=True` the same pass returns the router probabilities of every layer [L, B, T, P],
+the final hidden state and the abstain head outputs; all are differentiable, so a metacognition
+loss can backpropagate through them.
 
 Sequences longer than `max_seq` are rejected (there are only max_seq learned positions);
 generation slides a window instead (generation.py). Right-padded batches need no mask: the
@@ -37,6 +38,7 @@ from tilelli.errors import TilelliError
 from tilelli.model.attention import Span
 from tilelli.model.block import RoutedBlock, load_balance_loss
 from tilelli.model.config import ModelConfig
+from tilelli.model.quantities import IGNORE_INDEX
 from tilelli.model.registry import get_config
 from tilelli.model.ternary import TernaryLinear
 from tilelli.model.vanilla import VanillaBlock
@@ -95,11 +97,16 @@ class TilelliLM(nn.Module):
             return cls(config)
 
     @classmethod
-    def from_pretrained(cls, path) -> "TilelliLM":
+    def from_pretrained(cls, name_or_path, revision: str | None = None, *, cache_dir=None,
+                        local_files_only: bool | None = None, token=None) -> "TilelliLM":
+        """A folder written by save_pretrained, or a Hub id `org/name` at `revision` (model/resolve.py)."""
         from tilelli.model.checkpoint import load_pretrained
-        return load_pretrained(path)
+        from tilelli.model.resolve import resolve
+        return load_pretrained(resolve(name_or_path, revision, cache_dir=cache_dir,
+                                       local_files_only=local_files_only, token=token))
 
     def save_pretrained(self, path, metadata: dict | None = None) -> None:
+        """model.safetensors + flat config.json + README.md card (tilelli.model.checkpoint)."""
         from tilelli.model.checkpoint import save_pretrained
         save_pretrained(self, path, metadata)
 
@@ -114,6 +121,11 @@ class TilelliLM(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def router_parameters(self) -> list[nn.Parameter]:
+        """The router Linears' weights (one d x P matrix per routed block; none in vanilla): what
+        the router-only metacog variants train and the N4 control freezes."""
+        return [block.router.weight for block in self.blocks if isinstance(block, RoutedBlock)]
 
     # ---- forward ---------------------------------------------------------------------------
     def check_idx(self, idx: torch.Tensor) -> None:
@@ -146,9 +158,9 @@ class TilelliLM(nn.Module):
         if targets is not None:
             if targets.shape != idx.shape:
                 raise TilelliError(f"targets shape {tuple(targets.shape)} != input shape {tuple(idx.shape)}")
-            if bool((targets != -100).any()):
+            if bool((targets != IGNORE_INDEX).any()):
                 loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1),
-                                       ignore_index=-100)
+                                       ignore_index=IGNORE_INDEX)
             else:
                 loss = logits.sum() * 0.0
         out = ModelOutput(logits=logits, loss=loss, aux_loss=aux)

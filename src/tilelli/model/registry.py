@@ -28,8 +28,10 @@ Design choices that reach ~10M without touching d, L, heads, top_k or the FFN ex
 - Tiny counterparts (~1M, context 256 so chat prompts and answers fit): Lite-tiny is 1.8% below
   vanilla-tiny, the same param-fair pairing as the 10M pair (0.4%).
 
-`quantize=True` (the *-ternary names) makes every TernaryLinear ternary; see ternary.py for what
-stays FP32.
+Quantisation is decided by the name: every `*-ternary*` name is ternary (quantize=True, every
+TernaryLinear runs {-a, 0, +a}; see ternary.py for what stays FP32), every other name is FP32.
+An override `quantize=...` that contradicts the name is an error naming both, so params such as
+`model.name=tilelli-lite-ternary-tiny` with `model.quantize=false` can never silently train FP32.
 """
 from __future__ import annotations
 
@@ -49,18 +51,23 @@ LITE_TINY = dict(LITE, d_model=112, n_layers=4, n_heads=4)
 PARENT_TINY = dict(PARENT, d_model=192, path_dim=96, n_layers=4, n_heads=4, mixer_expand=0.75)
 VANILLA_TINY = dict(VANILLA, d_model=140, n_layers=4, n_heads=4)
 
-CONFIGS: dict[str, dict] = {
-    "tilelli-lite-fp32": dict(LITE, quantize=False),
-    "tilelli-lite-ternary": dict(LITE, quantize=True),
-    "tilelli-fp32": dict(PARENT, quantize=False),
-    "tilelli-ternary": dict(PARENT, quantize=True),
-    "vanilla-fp32": dict(VANILLA, quantize=False),
-    "tilelli-lite-fp32-tiny": dict(LITE_TINY, quantize=False),
-    "tilelli-lite-ternary-tiny": dict(LITE_TINY, quantize=True),
-    "tilelli-fp32-tiny": dict(PARENT_TINY, quantize=False),
-    "tilelli-ternary-tiny": dict(PARENT_TINY, quantize=True),
-    "vanilla-fp32-tiny": dict(VANILLA_TINY, quantize=False),
+CONFIGS: dict[str, dict] = {   # quantize is not listed: it follows the name (is_ternary_name)
+    "tilelli-lite-fp32": LITE,
+    "tilelli-lite-ternary": LITE,
+    "tilelli-fp32": PARENT,
+    "tilelli-ternary": PARENT,
+    "vanilla-fp32": VANILLA,
+    "tilelli-lite-fp32-tiny": LITE_TINY,
+    "tilelli-lite-ternary-tiny": LITE_TINY,
+    "tilelli-fp32-tiny": PARENT_TINY,
+    "tilelli-ternary-tiny": PARENT_TINY,
+    "vanilla-fp32-tiny": VANILLA_TINY,
 }
+
+
+def is_ternary_name(name: str) -> bool:
+    """True for the ternary configs: the name alone decides quantisation."""
+    return "-ternary" in name
 
 
 def list_configs() -> list[str]:
@@ -76,4 +83,8 @@ def get_config(name: str, **overrides) -> ModelConfig:
     if unknown:
         raise TilelliError(f"unknown model override(s) {', '.join(unknown)} for {name}; "
                            f"valid keys: {', '.join(valid)}")
-    return ModelConfig(name=name, **{**CONFIGS[name], **overrides}).validate()
+    quantize = is_ternary_name(name)
+    if "quantize" in overrides and overrides["quantize"] is not quantize:
+        raise TilelliError(f"model quantize={overrides['quantize']!r} contradicts model name {name!r}, which is "
+                           f"{'ternary' if quantize else 'FP32'} (the name decides: *-ternary* names are ternary)")
+    return ModelConfig(name=name, **{**CONFIGS[name], **overrides, "quantize": quantize}).validate()

@@ -62,6 +62,23 @@ def encode_example(prompt: str, response: str | None, seq_len: int, *, abstain: 
     return {"x": x + [0] * pad, "y": y + [IGNORE_INDEX] * pad, "pos": pos, "abstain": abstain, "ood": ood}
 
 
+def encode_text(ids, seq_len: int, *, lm: bool, abstain: float = -1.0, ood: float = -1.0) -> dict:
+    """Raw bytes without the chat frame (metacog data raw_text), padded to seq_len.
+
+    lm=True: `ids` is a corpus window of seq_len + 1 bytes, CE on every next byte; lm=False: a
+    text cut to seq_len bytes with no LM loss (OOD texts). pos = the last input byte, so the
+    router-confidence term reads every position of the text (objectives.MetacogLoss).
+    """
+    ids = [int(t) for t in ids]
+    x = ids[:seq_len]
+    if not x:
+        raise TilelliError("encode_text: empty text")
+    y = ids[1:seq_len + 1] if lm else []
+    y = y + [IGNORE_INDEX] * (len(x) - len(y))
+    pad = seq_len - len(x)
+    return {"x": x + [0] * pad, "y": y + [IGNORE_INDEX] * pad, "pos": len(x) - 1, "abstain": abstain, "ood": ood}
+
+
 def collate(examples: list[dict]) -> dict:
     batch = {"x": torch.tensor([e["x"] for e in examples], dtype=torch.long),
              "y": torch.tensor([e["y"] for e in examples], dtype=torch.long)}

@@ -5,7 +5,7 @@ dataclass validates them all; a bad value is one clear line naming the key and t
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from tilelli.errors import TilelliError
 
@@ -72,3 +72,78 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+TRAINABLE = ("all", "router", "all_but_router")
+METACOG_DATA = ("raw_text", "chat_vs_ood", "in_domain_subset")
+
+
+@dataclass(frozen=True)
+class MetacogRecipe:
+    """One metacognition variant (params metacog.recipes.<variant>): what it optimises, which
+    parameters move, on which data. Every variant starts from v4 and uses metacog.train, with
+    `train` overriding single keys (e.g. the published v5 ran 500 steps, not the sweep's 1,000).
+
+    weight     metacog loss weight: BCE(router confidence, in-domain) (train/objectives.py)
+    trainable  all | router (the router Linears only: 4 x 112 x 3 = 1,344 weights at tiny, 6,144
+               at paper scale) | all_but_router (the N4 control: CE cannot move the router)
+    data       raw_text: packed corpus windows (in-domain, CE) + OOD texts without a chat frame;
+               chat_vs_ood: chat + unanswerable pairs (CE) + OOD prompts in the chat frame;
+               in_domain_subset: as chat_vs_ood, but only a ce_subset fraction of the in-domain
+               pairs keep their CE (the rest, and the OOD prompts, carry only the head's label)
+    The abstain head's BCE (metacog.bce_weight) applies only when the head trains (not `router`).
+    """
+    weight: float
+    trainable: str
+    data: str
+    ce_subset: float = 1.0     # in_domain_subset: fraction of in-domain pairs with CE, in (0, 1)
+    windows: int = 0           # raw_text: number of corpus windows (in-domain examples)
+    train: dict = field(default_factory=dict)
+    name: str = "recipe"
+
+    @classmethod
+    def from_params(cls, metacog: dict, variant: str) -> "MetacogRecipe":
+        recipes = metacog.get("recipes") or {}
+        if variant not in recipes:
+            raise TilelliError(f"unknown metacog variant {variant!r}; params.yaml metacog.recipes lists "
+                               f"{', '.join(recipes) or 'nothing'}")
+        raw = recipes[variant]
+        name = f"metacog.recipes.{variant}"
+        known = {f.name for f in fields(cls)} - {"name"}
+        if not isinstance(raw, dict) or set(raw) - known:
+            extra = sorted(set(raw) - known) if isinstance(raw, dict) else raw
+            raise TilelliError(f"params.yaml: {name}: unknown key(s) {extra}; valid keys: {', '.join(sorted(known))}")
+        missing = [k for k in ("weight", "trainable", "data") if k not in raw]
+        if missing:
+            raise TilelliError(f"params.yaml: {name}: missing {', '.join(missing)}")
+        recipe = cls(**raw, name=name)
+        recipe.validate()
+        return recipe
+
+    @property
+    def trains_head(self) -> bool:
+        return self.trainable != "router"
+
+    def validate(self) -> None:
+        def bad(key, why):
+            raise TilelliError(f"params.yaml: {self.name}.{key}={getattr(self, key)!r}: {why}")
+        if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or not self.weight >= 0:
+            bad("weight", "must be a number >= 0")
+        if self.trainable not in TRAINABLE:
+            bad("trainable", f"must be one of {', '.join(TRAINABLE)}")
+        if self.data not in METACOG_DATA:
+            bad("data", f"must be one of {', '.join(METACOG_DATA)}")
+        subset = self.data == "in_domain_subset"
+        if isinstance(self.ce_subset, bool) or not isinstance(self.ce_subset, (int, float)) or \
+                not (0 < self.ce_subset < 1 if subset else self.ce_subset == 1):
+            bad("ce_subset", "must be in (0, 1) for data in_domain_subset, and is not used (1.0) otherwise")
+        raw = self.data == "raw_text"
+        if isinstance(self.windows, bool) or not isinstance(self.windows, int) or \
+                not (self.windows > 0 if raw else self.windows == 0):
+            bad("windows", "must be a positive integer for data raw_text, and is not used (0) otherwise")
+        overridable = {f.name for f in fields(TrainConfig)} - {"name", "seed"}
+        if not isinstance(self.train, dict) or set(self.train) - overridable:
+            bad("train", f"overrides keys of metacog.train; valid keys: {', '.join(sorted(overridable))}")
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "name"}

@@ -1,91 +1,129 @@
 """The study's experiments: metacognition variants, the splice, and Lite vs vanilla (A/B).
 
-- `metacog(params, variant, seed)`: from models/v4, train with MetacogLoss(weight) where weight
-  is params metacog.weights[variant] (v7's is the top-level `metacog_weight`, the main joint
-  model the claims read) -> models/metacog/<variant>-s<seed>.
-  Data: in-domain chat pairs (CE, answer label), unanswerable pairs (CE on the abstain
-  template, abstain label), OOD texts as chat prompts (no CE; OOD + abstain labels).
-- `splice(params)`: v4 with the abstain head of the main variant's first seed grafted on, no
-  other change -> models/splice.
-- `ab_run(params, arch, seed)`: a from-scratch pretrain of `ab.models[arch]` -> models/ab/...,
-  same data, steps and batches for both architectures; `ab_report` aggregates the seeds.
+- `metacog(params, variant, seed)`: models/v4 -> models/metacog/<variant>-s<seed>, trained by
+  the variant's recipe (params metacog.recipes.<variant>, train/config.py MetacogRecipe): its
+  metacog weight (v7's is the top-level `metacog_weight`, the main joint model the claims read),
+  which parameters train (all / router / all_but_router: the others get requires_grad False and
+  stay out of the optimizer, so they end bit-identical to v4), and which data:
+    raw_text          packed corpus windows (in-domain: CE, router-confidence target 1) and the
+                      OOD texts without a chat frame (no CE, target 0)          (published v5)
+    chat_vs_ood       chat + unanswerable pairs in the chat frame (CE, abstain label 0/1, target 1)
+                      and the OOD prompts in the chat frame (no CE, abstain 1, target 0)  (v6-v8a)
+    in_domain_subset  as chat_vs_ood, but only a fixed ce_subset fraction of the pairs (chosen by
+                      a hash of the prompt, the same for every seed) keeps its CE        (v8b)
+  One objective for all (MetacogLoss: CE + weight x router-confidence BCE + the abstain head's
+  BCE), the head's BCE only where the head trains (not in the router-only variants).
+- `splice(params, seed)`: v4 with the abstain head of metacog/<main>-s<seed> grafted on, no
+  other change -> models/splice/<main>-s<seed> (one per seed: claims read every seed).
+- Lite vs vanilla (A/B): tilelli.train.ab (lr sweep and final runs), tilelli.eval.ab_report.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
+
+from tilelli.data.chat_format import IGNORE_INDEX
 from tilelli.data.jsonl import read_jsonl
-from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
+from tilelli.data.loader import open_shard, sft_eval_batches
 from tilelli.errors import TilelliError
-from tilelli.io import sha256_file, write_json
-from tilelli.stage import section
-from tilelli.train.batches import encode_example, example_batches, window_batches
+from tilelli.io import sha256_file
+from tilelli.stage import param
+from tilelli.study import metacog_seeds, splice_dir, variant_dir
+from tilelli.train.batches import encode_example, encode_text, example_batches
+from tilelli.train.config import MetacogRecipe
 from tilelli.train.objectives import MetacogLoss
 from tilelli.train.recipes import PACKED, SFT, run_training, sft_examples, torch_seed, train_config
 
-
-def variant_dir(variant: str, seed: int) -> str:
-    return f"metacog/{variant}-s{seed}"
-
-
-def metacog_groups(params: dict) -> dict[str, list[str]]:
-    """{variant: [metacog/<variant>-s<seed>, ...]}: the explicit list from params, never a glob."""
-    m = section(params, "metacog")
-    missing = [v for v in m["variants"] if v not in m["weights"]]
-    if missing:
-        raise TilelliError(f"params.yaml: metacog.weights has no entry for {', '.join(missing)}")
-    return {v: [variant_dir(v, s) for s in m["seeds"]] for v in m["variants"]}
+CHAT_FILES = ("chat_train.jsonl", "abstain_train.jsonl")
+OOD_FILE = "ood_train.jsonl"
 
 
-def metacog_models(params: dict) -> list[str]:
-    return [name for names in metacog_groups(params).values() for name in names]
+def select_trainable(model, trainable: str) -> int:
+    """Set requires_grad for a recipe's `trainable`; returns the number of trainable weights.
+
+    Frozen parameters get no gradient and optim.param_groups leaves them out of AdamW (no
+    update, no weight decay), so they are saved bit-identical to the initial model.
+    """
+    router = {id(p) for p in model.router_parameters()}
+    if trainable != "all" and not router:
+        raise TilelliError(f"metacog trainable={trainable!r} needs a routed model; {model.config.name} has no router")
+    for p in model.parameters():
+        p.requires_grad_(trainable == "all" or (id(p) in router) == (trainable == "router"))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def metacog_examples(params: dict, seq_len: int) -> list[dict]:
-    template = section(params, "sft.abstain_template")
-    train = sft_examples(read_jsonl(SFT / "chat_train.jsonl") + read_jsonl(SFT / "abstain_train.jsonl"),
-                         seq_len, template)
-    for row in read_jsonl(SFT / "ood_train.jsonl"):
-        text = row.get("prompt") or row.get("text")
-        train.append(encode_example(text, None, seq_len, abstain=1.0, ood=1.0))
-    return train
+def in_ce_subset(prompt: str, fraction: float) -> bool:
+    """A fixed subset of about `fraction` of the prompts, by hash: the same for every seed."""
+    return int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[:8], "little") < fraction * 2**64
+
+
+def _ood_texts() -> list[str]:
+    return [row.get("prompt") or row.get("text") for row in read_jsonl(SFT / OOD_FILE)]
+
+
+def raw_text_examples(recipe: MetacogRecipe, seq_len: int) -> list[dict]:
+    """`windows` evenly spaced corpus windows (CE, in-domain) + the OOD texts unframed (no CE)."""
+    shard = open_shard(PACKED / "train.bin")
+    starts = np.linspace(0, len(shard) - seq_len - 2, recipe.windows).astype(np.int64)
+    windows = [encode_text(shard[s:s + seq_len + 1], seq_len, lm=True, ood=0.0) for s in starts]
+    return windows + [encode_text(t.encode("utf-8"), seq_len, lm=False, ood=1.0) for t in _ood_texts()]
+
+
+def chat_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> list[dict]:
+    """Chat + unanswerable pairs (CE on all, or on the ce_subset) + the OOD prompts (no CE)."""
+    rows = [r for f in CHAT_FILES for r in read_jsonl(SFT / f)]
+    examples = sft_examples(rows, seq_len, param(params, "sft.abstain_template"))
+    if recipe.data == "in_domain_subset":   # the rest keep their prompt and head label, no CE
+        examples = [e if in_ce_subset(r["prompt"], recipe.ce_subset) else {**e, "y": [IGNORE_INDEX] * len(e["y"])}
+                    for r, e in zip(rows, examples)]
+    return examples + [encode_example(t, None, seq_len, abstain=1.0, ood=1.0) for t in _ood_texts()]
+
+
+def metacog_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> tuple[list[dict], list[str]]:
+    """(training examples, the files they come from) for the recipe's data."""
+    if recipe.data == "raw_text":
+        return raw_text_examples(recipe, seq_len), [PACKED / "train.bin", SFT / OOD_FILE]
+    return chat_examples(params, recipe, seq_len), [*(SFT / f for f in CHAT_FILES), SFT / OOD_FILE]
 
 
 def metacog(params: dict, variant: str, seed: int) -> dict:
+    """Train metacog/<variant>-s<seed> from models/v4 by the variant's recipe; returns the summary."""
     from tilelli.model import TilelliLM
 
-    m = section(params, "metacog")
-    if variant not in m["weights"]:
-        raise TilelliError(f"unknown metacog variant {variant!r}; params.yaml lists {', '.join(m['weights'])}")
-    weight = float(m["weights"][variant])
-    if weight < 0:
-        raise TilelliError(f"params.yaml: metacog.weights.{variant}={weight}: must be >= 0")
+    m = param(params, "metacog")
+    recipe = MetacogRecipe.from_params(m, variant)
     params = {**params, "seed": seed}
     torch_seed(seed)
     model = TilelliLM.from_pretrained("models/v4")
+    n_trainable = select_trainable(model, recipe.trainable)
     name = variant_dir(variant, seed)
-    cfg = train_config(params, "metacog.train", model, run=name)
-    train_ex = metacog_examples(params, cfg.seq_len)
+    cfg = train_config(params, "metacog.train", model, run=name, overrides=recipe.train)
+    train_ex, files = metacog_examples(params, recipe, cfg.seq_len)
     valid_rows = read_jsonl(SFT / "chat_valid.jsonl")
-    summary = run_training(
+    bce_weight = float(m.get("bce_weight", 1.0)) if recipe.trains_head else 0.0
+    return run_training(
         params, cfg, model, out=name,
         batch_fn=lambda c: example_batches(train_ex, c),
         eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
-        loss_fn=MetacogLoss(weight, float(m.get("bce_weight", 1.0))),
-        identity={"init": sha256_file("models/v4/config.json"), "variant": variant, "weight": weight,
-                  "data": [sha256_file(SFT / f) for f in ("chat_train.jsonl", "abstain_train.jsonl", "ood_train.jsonl")]},
-        metadata={"init": "v4", "variant": variant, "weight": weight, "seed": seed})
-    return summary
+        loss_fn=MetacogLoss(float(recipe.weight), bce_weight),
+        identity={"init": sha256_file("models/v4/model.safetensors"), "variant": variant,
+                  "recipe": recipe.as_dict(), "data": [sha256_file(f) for f in files]},
+        metadata={"init": "v4", "variant": variant, "seed": seed, "recipe": recipe.as_dict(),
+                  "trainable_params": n_trainable})
 
 
-def splice(params: dict) -> Path:
-    """Graft the main variant's abstain head (first seed) onto v4; nothing else changes."""
+def splice(params: dict, seed: int) -> Path:
+    """Graft the abstain head of metacog/<main>-s<seed> onto v4; nothing else changes."""
     from safetensors.torch import load_file
 
     from tilelli.model import TilelliLM
 
-    m = section(params, "metacog")
-    donor = variant_dir(m["main"], m["seeds"][0])
+    main = param(params, "metacog.main")
+    if seed not in metacog_seeds(params):
+        raise TilelliError(f"splice seed {seed} is not in params.yaml metacog.seeds {metacog_seeds(params)}")
+    donor, out = variant_dir(main, seed), Path("models") / splice_dir(main, seed)
     base = TilelliLM.from_pretrained("models/v4")
     head = {k: v for k, v in load_file(f"models/{donor}/model.safetensors").items() if k.startswith("abstain.")}
     if not head:
@@ -96,53 +134,6 @@ def splice(params: dict) -> Path:
         raise TilelliError(f"models/{donor}: abstain head {mismatched} does not fit v4 (different width?)")
     state.update(head)
     base.load_state_dict(state)
-    base.save_pretrained("models/splice", metadata={"stage": "splice", "base": "v4", "head_from": donor,
-                                                     "grafted": sorted(head)})
-    return Path("models/splice")
+    base.save_pretrained(out, metadata={"stage": "splice", "base": "v4", "head_from": donor, "grafted": sorted(head)})
+    return out
 
-
-def ab_run(params: dict, arch: str, seed: int) -> dict:
-    """One from-scratch pretrain of ab.models[arch] with seed -> models/ab/<arch>-s<seed>."""
-    from tilelli.model import TilelliLM
-
-    ab = section(params, "ab")
-    if arch not in ab["models"]:
-        raise TilelliError(f"unknown ab arch {arch!r}; params.yaml ab.models lists {', '.join(ab['models'])}")
-    params = {**params, "seed": seed}
-    torch_seed(seed)
-    model = TilelliLM.from_config(ab["models"][arch])
-    name = f"ab/{arch}-s{seed}"
-    cfg = train_config(params, "ab.train", model, run=name)
-    shard = open_shard(PACKED / "train.bin")
-    summary = run_training(
-        params, cfg, model, out=name,
-        batch_fn=lambda c: window_batches(shard, c.seq_len, c),
-        eval_batches=lambda c: valid_batches(PACKED / "valid.bin", c.seq_len, c.batch_size, c.eval_batches),
-        identity={"model": ab["models"][arch], "data": sha256_file(PACKED / "meta.json")},
-        metadata={"arch": arch, "model_name": ab["models"][arch], "seed": seed})
-    return {**summary, "params": model.num_params()}
-
-
-def ab_report(params: dict) -> dict:
-    """Mean +- std per arch, Welch's t-test and Hedges' g -> metrics/ab.json (reads explicit seeds)."""
-    import json
-
-    from tilelli.eval.stats import welch_test
-
-    ab = section(params, "ab")
-    if set(ab["models"]) != {"lite", "vanilla"}:
-        raise TilelliError(f"params.yaml: ab.models must name exactly 'lite' and 'vanilla', got {sorted(ab['models'])}")
-    vals = {arch: [json.loads(Path(f"metrics/train/ab/{arch}-s{s}.json").read_text())["val_bpb"] for s in ab["seeds"]]
-            for arch in ab["models"]}
-    from tilelli.model import TilelliLM
-
-    n_params = {arch: TilelliLM.from_config(name).num_params() for arch, name in ab["models"].items()}
-    import statistics
-    report = {"seeds": ab["seeds"], "lite_bpb": vals["lite"], "vanilla_bpb": vals["vanilla"],
-              "lite_std": statistics.stdev(vals["lite"]) if len(vals["lite"]) > 1 else 0.0,
-              "vanilla_std": statistics.stdev(vals["vanilla"]) if len(vals["vanilla"]) > 1 else 0.0,
-              "lite_params": n_params["lite"], "vanilla_params": n_params["vanilla"],
-              "param_ratio": n_params["lite"] / n_params["vanilla"],
-              **welch_test(vals["lite"], vals["vanilla"])}
-    write_json("metrics/ab.json", report)
-    return report

@@ -26,7 +26,6 @@ import contextlib
 import csv
 import dataclasses
 import io
-import math
 import time
 from pathlib import Path
 
@@ -35,13 +34,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from tilelli.io import write_text
+from tilelli.model.quantities import bits_per_byte, nll_sum
 from tilelli.stage import log, quiet
 from tilelli.train import dist as D
 from tilelli.train.objectives import lm_loss
 from tilelli.train.optim import lr_at, make_optimizer
 from tilelli.train.state import clear_state, fingerprint, load_state, save_state
-
-LN2 = math.log(2.0)
 
 
 @torch.no_grad()
@@ -52,13 +50,10 @@ def evaluate_lm(model, batches, device) -> dict:
     total, count = 0.0, 0
     for x, y in batches:
         x, y = x.to(device), y.to(device)
-        logits = model(x).logits.float()
-        mask = y != -100
-        nll = torch.nn.functional.cross_entropy(logits[mask], y[mask], reduction="sum")
-        total, count = total + nll.item(), count + int(mask.sum())
+        nats, n = nll_sum(model(x).logits, y)
+        total, count = total + nats, count + n
     model.train(was_training)
-    loss = total / max(count, 1)
-    return {"val_loss": loss, "val_bpb": loss / LN2}
+    return {"val_loss": total / max(count, 1), "val_bpb": bits_per_byte(total, count)}
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

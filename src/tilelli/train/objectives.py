@@ -2,7 +2,8 @@
 
 Batches are dicts of tensors built by tilelli.train.batches:
     x, y             [B,T] inputs and targets (-100 = no loss: prompt bytes, padding)
-    pos              [B]   index of the last prompt byte (where the abstain head reads)
+    pos              [B]   index of the last prompt byte (where the abstain head reads; the last
+                           byte of a raw text, whose every position the router term reads)
     abstain          [B]   1.0 = the ideal reply is the abstain template, 0.0 = answer, -1 = unlabelled
     ood              [B]   1.0 = out-of-domain input, 0.0 = in-domain, -1 = unlabelled
 
@@ -12,15 +13,18 @@ Batches are dicts of tensors built by tilelli.train.batches:
   confidence, in-domain) + bce_weight * BCE(abstain head, abstain label). Router confidence of a
   sequence is 1 - H(router)/ln P averaged over layers and prompt positions, so the metacog term
   pushes the router to be decisive on in-domain prompts and undecided on OOD ones. weight = 0
-  (v8b) leaves CE + BCE, whose gradients still flow through the (unfrozen) router.
+  (v8b) leaves CE + BCE, whose gradients still flow through the (unfrozen) router; the N4
+  control freezes it. The variants' recipes (train/experiments.py) set weight, the data, and
+  bce_weight = 0 where the head does not train (router-only v5, v6).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from tilelli.model.quantities import router_confidence  # the same function eval/signals.py measures
 
 
 def lm_loss(model, batch, cfg):
@@ -38,15 +42,6 @@ def _masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if not mask.any():
         return logits.sum() * 0.0
     return F.binary_cross_entropy_with_logits(logits[mask].float(), labels[mask].float())
-
-
-def router_confidence(router_probs: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
-    """[L,B,T,P] router probabilities -> [B] mean of 1 - H/ln P over layers and masked positions."""
-    n_paths = router_probs.shape[-1]
-    ent = -(router_probs.clamp_min(1e-9).log() * router_probs).sum(-1) / math.log(n_paths)
-    conf = (1.0 - ent).mean(0)                                   # [B,T]
-    m = x_mask.to(conf.dtype)
-    return (conf * m).sum(-1) / m.sum(-1).clamp_min(1.0)
 
 
 @dataclass(frozen=True)

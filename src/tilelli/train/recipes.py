@@ -14,7 +14,7 @@ from tilelli.data.jsonl import read_jsonl
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.errors import TilelliError
 from tilelli.io import sha256_file, write_json
-from tilelli.stage import log, section
+from tilelli.stage import log, param
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.config import TrainConfig
 from tilelli.train.dist import resolve_device
@@ -31,9 +31,10 @@ def sft_examples(rows: list[dict], seq_len: int, template: str) -> list[dict]:
             for r in rows]
 
 
-def train_config(params: dict, key: str, model, run: str | None = None) -> TrainConfig:
-    """params[key] as a checked TrainConfig for `model`: called before any data is read."""
-    cfg = TrainConfig.from_params(section(params, key), run or key, seed=params.get("seed", 0))
+def train_config(params: dict, key: str, model, run: str | None = None, overrides: dict | None = None) -> TrainConfig:
+    """params[key] (+ overrides) as a checked TrainConfig for `model`: called before any data is read."""
+    cfg = TrainConfig.from_params({**param(params, key), **(overrides or {})}, run or key,
+                                  seed=params.get("seed", 0))
     if cfg.seq_len > model.config.max_seq:
         raise TilelliError(f"params.yaml: {key}.seq_len={cfg.seq_len} exceeds the model's context "
                            f"({model.config.max_seq})")
@@ -63,9 +64,12 @@ def run_training(params: dict, cfg: TrainConfig, model, batch_fn, eval_batches, 
 def pretrain(params: dict) -> dict:
     from tilelli.model import TilelliLM
 
-    mcfg = section(params, "model")
+    mcfg = param(params, "model")
     torch_seed(params.get("seed", 0))
-    model = TilelliLM.from_config(mcfg["name"], quantize=bool(mcfg.get("quantize", False)))
+    # The name decides quantisation (*-ternary* names are ternary); an optional model.quantize
+    # that contradicts it is an error naming both (model/registry.py), never a silent FP32 run.
+    extra = {"quantize": mcfg["quantize"]} if "quantize" in mcfg else {}
+    model = TilelliLM.from_config(mcfg["name"], **extra)
     cfg = train_config(params, "pretrain", model)
     train_shard = open_shard(PACKED / "train.bin")
     return run_training(
@@ -81,7 +85,7 @@ def sft(params: dict, name: str, init: str, out: str, files: list[str], loss_fn=
 
     model = TilelliLM.from_pretrained(f"models/{init}")
     cfg = train_config(params, name, model)
-    template = section(params, "sft.abstain_template")
+    template = param(params, "sft.abstain_template")
     train_rows = [r for f in files for r in read_jsonl(SFT / f"{f}_train.jsonl")]
     valid_rows = [r for f in files for r in read_jsonl(SFT / f"{f}_valid.jsonl")]
     train_ex = sft_examples(train_rows, cfg.seq_len, template)
@@ -99,7 +103,7 @@ def chat_sft(params: dict) -> dict:
 
 
 def abstain_sft(params: dict) -> dict:
-    weight = float(section(params, "abstain_sft").get("abstain_bce_weight", 0.0))
+    weight = float(param(params, "abstain_sft").get("abstain_bce_weight", 0.0))
     return sft(params, "abstain_sft", "chat", "v4", ["chat", "abstain"], loss_fn=AbstainLoss(weight))
 
 

@@ -1,0 +1,239 @@
+"""The Lite-vs-vanilla A/B: run names, the learning-rate choice, and the report (no torch).
+
+A fair A/B is fair in parameters AND in tuning. Parameters: tilelli-lite-fp32-tiny has
+1,031,633 and vanilla-fp32-tiny 1,050,981 (ratio 0.982; 10.05M vs 10.09M at paper scale).
+Tuning: the first tiny A/B gave both arms the Lite pretrain's lr (3e-3) for 300 steps at
+batch 16 x 128; vanilla sat on a loss plateau (2.3-2.5 nats) until step ~176 and ended at
+2.66 bits/byte against Lite's 0.71, while at 3e-3 for 1,200 steps it reached 0.563 (Lite 0.393):
+the plateau, not capacity, decided the result. So the A/B now runs in three DVC stages:
+
+    ab_sweep  arm x ab.sweep.lrs, seed ab.sweep.seed    -> metrics/train/ab/sweep/<arm>-lr<lr>.json
+    ab_lr     choose_lr: each arm's lr with the lowest final validation bits/byte -> metrics/ab_lr.json
+    ab        arm x ab.seeds at the arm's chosen lr     -> metrics/train/ab/<arm>-s<seed>.json
+    ab_report Welch's t-test on the FINAL val bpb of every seed, the sweep, the chosen lrs and the
+              plateau evidence -> metrics/ab.json; val bpb vs tokens seen -> plots/ab/val_bpb.csv
+
+The sweep runs at the full ab.train length, so an lr is judged at the horizon it is used at
+(the cosine schedule depends on `steps`), and the final run of the sweep seed IS the sweep run
+at the chosen lr (train/ab.py copies it: same model, seed, data and config; training is
+deterministic on CPU). A sweep of n lrs thus costs n - 1 extra runs per arm.
+
+Choice rule: the lowest final val bpb; NaN / inf (a diverged run) never wins; on an exact tie
+the smaller lr wins (the more conservative step). `at_edge` records an arm whose best lr is the
+smallest or largest of the grid, i.e. possibly under-tuned: widen ab.sweep.lrs then.
+
+This module reads only JSON and CSV, so it imports neither torch nor tilelli.train; the
+training side (tilelli.train.ab) imports its run names from here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from tilelli.errors import TilelliError
+from tilelli.eval.stats import welch_test
+from tilelli.io import write_json, write_text
+from tilelli.stage import param
+
+ARMS = ("lite", "vanilla")
+LR_CHOICE = Path("metrics/ab_lr.json")
+REPORT = Path("metrics/ab.json")
+PLOT = Path("plots/ab/val_bpb.csv")
+
+
+def lr_tag(lr: float) -> str:
+    """The lr as it appears in run names: Python's str(), which is also how dvc.yaml writes ${item.lr}."""
+    return str(float(lr))
+
+
+def sweep_run(arm: str, lr: float) -> str:
+    return f"ab/sweep/{arm}-lr{lr_tag(lr)}"
+
+
+def final_run(arm: str, seed: int) -> str:
+    return f"ab/{arm}-s{seed}"
+
+
+@dataclass(frozen=True)
+class ABPlan:
+    """params `ab`, checked: models {arm: config name}, seeds, the sweep's seed and lrs, ab.train."""
+    models: dict
+    seeds: list
+    sweep_seed: int
+    lrs: list
+    train: dict
+
+    def check_arm(self, arm: str) -> str:
+        if arm not in self.models:
+            raise TilelliError(f"unknown ab arm {arm!r}; params.yaml ab.models lists {', '.join(self.models)}")
+        return arm
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def ab_plan(params: dict) -> ABPlan:
+    """The A/B's params as an ABPlan; every bad value is one line naming its key."""
+    ab = param(params, "ab")
+    models, seeds, train = ab.get("models") or {}, ab.get("seeds") or [], ab.get("train") or {}
+    sweep = param(params, "ab.sweep")
+    if set(models) != set(ARMS):
+        raise TilelliError(f"params.yaml: ab.models must name exactly 'lite' and 'vanilla', got {sorted(models)}")
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
+        raise TilelliError(f"params.yaml: ab.seeds={seeds!r}: need >= 2 distinct integer seeds (Welch's test)")
+    lrs = sweep.get("lrs") or []
+    if len(lrs) < 3 or not all(_is_number(v) and v > 0 for v in lrs) or len(set(lrs)) != len(lrs):
+        raise TilelliError(f"params.yaml: ab.sweep.lrs={lrs!r}: need >= 3 distinct positive numbers "
+                           "(write 0.0003, not 3e-4: YAML reads that as text)")
+    if not isinstance(sweep.get("seed"), int) or isinstance(sweep.get("seed"), bool):
+        raise TilelliError(f"params.yaml: ab.sweep.seed={sweep.get('seed')!r}: must be an integer")
+    if "lr" in train:
+        raise TilelliError("params.yaml: ab.train.lr is not used: each arm trains at the lr its sweep chose "
+                           "(ab.sweep.lrs -> metrics/ab_lr.json); remove it")
+    return ABPlan(dict(models), list(seeds), sweep["seed"], [float(v) for v in lrs], dict(train))
+
+
+def _read_json(path: Path, hint: str) -> dict:
+    if not path.is_file():
+        raise TilelliError(f"{path} not found ({hint})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise TilelliError(f"{path}: not valid JSON ({hint})") from None
+
+
+def run_metrics(run: str, hint: str) -> dict:
+    """metrics/train/<run>.json, with the final `val_bpb` every A/B run writes."""
+    path = Path(f"metrics/train/{run}.json")
+    m = _read_json(path, hint)
+    if "val_bpb" not in m:
+        raise TilelliError(f"{path}: no val_bpb ({hint})")
+    return m
+
+
+def _final_bpb(value) -> float:
+    return float(value) if _is_number(value) else math.nan   # null (a NaN written by json) -> NaN
+
+
+def choose_lr(sweep: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{arm: {lr_tag: final val bpb}} -> {arm: lr} with the lowest finite bpb; ties -> smaller lr."""
+    chosen = {}
+    for arm, by_lr in sweep.items():
+        finite = [(bpb, float(lr)) for lr, bpb in by_lr.items() if math.isfinite(_final_bpb(bpb))]
+        if not finite:
+            raise TilelliError(f"ab sweep: every lr of arm {arm!r} diverged (val bpb not finite: {by_lr})")
+        chosen[arm] = min(finite)[1]
+    return chosen
+
+
+def read_sweep(plan: ABPlan) -> dict[str, dict[str, float]]:
+    hint = "run `dvc repro ab_sweep` or `python -m stages.ab --arm ARM --lr LR`"
+    return {arm: {lr_tag(lr): _final_bpb(run_metrics(sweep_run(arm, lr), hint)["val_bpb"]) for lr in plan.lrs}
+            for arm in ARMS}
+
+
+def write_lr_choice(params: dict) -> dict:
+    """Stage ab_lr: read every sweep run, choose each arm's lr -> metrics/ab_lr.json."""
+    plan = ab_plan(params)
+    sweep = read_sweep(plan)
+    chosen = choose_lr(sweep)
+    out = {"seed": plan.sweep_seed, "lrs": plan.lrs, "sweep": sweep, "chosen_lr": chosen,
+           "at_edge": {arm: lr in (min(plan.lrs), max(plan.lrs)) for arm, lr in chosen.items()}}
+    write_json(LR_CHOICE, out)
+    return out
+
+
+def chosen_lr(params: dict, arm: str) -> float:
+    """The arm's lr from metrics/ab_lr.json, checked against the sweep params it must come from."""
+    plan = ab_plan(params)
+    plan.check_arm(arm)
+    hint = "run `dvc repro ab_lr` or `python -m stages.ab --choose-lr`"
+    choice = _read_json(LR_CHOICE, hint)
+    if choice.get("lrs") != plan.lrs or choice.get("seed") != plan.sweep_seed:
+        raise TilelliError(f"{LR_CHOICE} is stale: it chose among lrs {choice.get('lrs')} at seed {choice.get('seed')}, "
+                           f"params.yaml ab.sweep has {plan.lrs} at seed {plan.sweep_seed} ({hint})")
+    lr = (choice.get("chosen_lr") or {}).get(arm)
+    if not _is_number(lr) or float(lr) not in plan.lrs:
+        raise TilelliError(f"{LR_CHOICE} has no chosen lr for arm {arm!r} among {plan.lrs} ({hint})")
+    return float(lr)
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+def eval_curve(run: str) -> list[tuple[int, float]]:
+    """[(step, val_bpb)] from plots/train/<run>/eval.csv (the loop's evaluation log)."""
+    path = Path(f"plots/train/{run}/eval.csv")
+    if not path.is_file():
+        raise TilelliError(f"{path} not found (run `dvc repro ab`)")
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    if not rows or "val_bpb" not in rows[0]:
+        raise TilelliError(f"{path}: no val_bpb rows")
+    return [(int(r["step"]), float(r["val_bpb"])) for r in rows]
+
+
+def _at_or_before(curve: list[tuple[int, float]], step: int) -> tuple[int, float]:
+    return [p for p in curve if p[0] <= step][-1] if curve[0][0] <= step else curve[0]
+
+
+def plateau(curves: list[list[tuple[int, float]]]) -> dict:
+    """Mean val bpb over seeds half-way and at the end: a run still on its plateau barely moves."""
+    end = curves[0][-1][0]
+    half = [_at_or_before(c, end // 2) for c in curves]
+    bpb_half = statistics.fmean(b for _, b in half)
+    bpb_end = statistics.fmean(c[-1][1] for c in curves)
+    return {"step_half": half[0][0], "bpb_half": bpb_half, "step_end": end, "bpb_end": bpb_end,
+            "drop_second_half": bpb_half - bpb_end}
+
+
+def tokens_csv(curves: dict[str, list[list[tuple[int, float]]]], tokens_per_step: int) -> str:
+    """tokens,step,<arm> (mean over seeds),<arm>_s<i> per seed: one row per evaluation step."""
+    steps = [s for s, _ in curves[ARMS[0]][0]]
+    for arm, runs in curves.items():
+        if any([s for s, _ in c] != steps for c in runs):
+            raise TilelliError(f"ab: the runs of {arm!r} were evaluated at other steps than {steps}")
+    header = ["tokens", "step", *ARMS, *(f"{arm}_s{i}" for arm in ARMS for i in range(len(curves[arm])))]
+    lines = [",".join(header)]
+    for k, step in enumerate(steps):
+        means = [statistics.fmean(c[k][1] for c in curves[arm]) for arm in ARMS]
+        seeds = [c[k][1] for arm in ARMS for c in curves[arm]]
+        lines.append(",".join([str(step * tokens_per_step), str(step), *(f"{v:.6g}" for v in means + seeds)]))
+    return "\n".join(lines) + "\n"
+
+
+def _final_runs(plan: ABPlan, arm: str, lr: float) -> list[dict]:
+    runs = [run_metrics(final_run(arm, s), "run `dvc repro ab`") for s in plan.seeds]
+    for s, m in zip(plan.seeds, runs):
+        if m.get("lr") != lr:
+            raise TilelliError(f"metrics/train/{final_run(arm, s)}.json trained at lr {m.get('lr')}, "
+                               f"but metrics/ab_lr.json chose {lr} (re-run `dvc repro ab`)")
+    return runs
+
+
+def ab_report(params: dict) -> dict:
+    """Welch's t-test on the final val bpb of every seed, plus sweep, chosen lrs and plateau -> metrics/ab.json."""
+    plan = ab_plan(params)
+    lrs = {arm: chosen_lr(params, arm) for arm in ARMS}
+    runs = {arm: _final_runs(plan, arm, lrs[arm]) for arm in ARMS}
+    bpb = {arm: [_final_bpb(m["val_bpb"]) for m in runs[arm]] for arm in ARMS}
+    curves = {arm: [eval_curve(final_run(arm, s)) for s in plan.seeds] for arm in ARMS}
+    first = runs["lite"][0]
+    write_text(PLOT, tokens_csv(curves, first["tokens_per_step"]))
+    choice = _read_json(LR_CHOICE, "run `dvc repro ab_lr`")
+    n_params = {arm: runs[arm][0]["params"] for arm in ARMS}
+    report = {"seeds": plan.seeds, "lite_bpb": bpb["lite"], "vanilla_bpb": bpb["vanilla"],
+              "lite_std": statistics.stdev(bpb["lite"]), "vanilla_std": statistics.stdev(bpb["vanilla"]),
+              "lite_params": n_params["lite"], "vanilla_params": n_params["vanilla"],
+              "param_ratio": n_params["lite"] / n_params["vanilla"],
+              "steps": first["steps"], "tokens": first["tokens"],
+              "sweep": choice["sweep"], "chosen_lr": lrs, "lr_at_edge": choice["at_edge"],
+              "plateau": {arm: plateau(curves[arm]) for arm in ARMS},
+              **welch_test(bpb["lite"], bpb["vanilla"])}
+    write_json(REPORT, report)
+    return report
