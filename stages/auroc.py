@@ -1,64 +1,71 @@
-"""AUROC tables, paired tests, the pre-registered win rule, behaviour rates, figures.
+"""AUROC tables, paired tests, the pre-registered win rule, seed-pooled groups, behaviour, figures.
 
     python -m stages.auroc
 
-Reads data/probe/<model>.jsonl (+ .gates.jsonl) for the EXPLICIT model list: params
-probe.models, plus every metacog variant x seed when probe.include_metacog (never a glob: a
-removed sweep entry leaves its old file on disk). Writes
-    metrics/auroc.json      {model: {signal: {contrast: {auroc, lo, hi, n_pos, n_neg}}, wins, router_family},
-                             summary: {best_abstain_p, abstain_p_by_group, best_abstain_p_group, contrasts}}
+Reads, for the EXPLICIT model list of tilelli.study.probe_groups(params) (v4, splice/<main>-s<seed>,
+metacog/<variant>-s<seed>; never a glob: a removed sweep entry leaves its old file on disk):
+    data/probe/<model>.jsonl, data/probe/<model>.gates.jsonl   the probe's rows
+    data/probe/surface.jsonl   {id, regime, surface, byte_length}: the prompt-only controls, merged
+                               into every model's rows by id (ids must match exactly)
+Writes
+    metrics/auroc.json      {<model>: {<signal>: {<contrast>: {auroc, lo, hi, n_pos, n_neg}},
+                                       wins, wins_holm, vs_surface, router_family},
+                             groups: {<group>: {members, <signal>: {<contrast>: {auroc, lo, hi, n_seeds, per_seed}},
+                                                vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}}}},
+                             summary: {contrasts: {<name>: {...}}, best_variant: {...}}}
     metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}}}
     results/auroc/          <model>.md, summary.md, tests.json (every paired comparison)
     plots/auroc/            <model>/{heatmap.png, roc.png, roc/<signal>.csv, risk_coverage.csv}, risk_coverage.png
+Params: auroc.{bootstrap, ci, seed, min_gain, alpha, proven_min_wins, ceiling, contrasts};
+metacog.{variants, ranked, seeds, main, weight0_variant (default "v8b")}.
 """
+import time
 from pathlib import Path
 
-from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report
+from tilelli import study
+from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report, merge_controls
 from tilelli.eval.figures import write_figures
-from tilelli.eval.probe_io import read_gate_rows, read_probe_rows
+from tilelli.eval.probe_io import read_gate_rows, read_jsonl, read_probe_rows
 from tilelli.eval.tables import model_page, summary_page
 from tilelli.io import atomic_dir, write_json
-from tilelli.stage import log, run, section
+from tilelli.stage import log, run, param
 
-
-def model_groups(params: dict) -> dict[str, list[str]]:
-    """{group: [model, ...]}: each listed model alone, each metacog variant with its seeds."""
-    p = section(params, "probe")
-    groups = {m: [m] for m in p["models"]}
-    if p.get("include_metacog"):
-        from tilelli.train.experiments import metacog_groups
-
-        groups.update(metacog_groups(params))
-    return groups
+CONTROLS_PATH = "data/probe/surface.jsonl"
+WEIGHT0_DEFAULT = "v8b"
 
 
 def main(params: dict) -> None:
-    a = section(params, "auroc")
+    t0 = time.perf_counter()
+    a = param(params, "auroc")
     cfg = ReportConfig.from_params(a)
-    groups = model_groups(params)
+    groups = study.probe_groups(params)
     models = [m for members in groups.values() for m in members]
-    rows = {m: read_probe_rows(f"data/probe/{m}.jsonl") for m in models}
+    controls = read_jsonl(CONTROLS_PATH)
+    rows = {m: merge_controls(read_probe_rows(f"data/probe/{m}.jsonl"), controls, m) for m in models}
     gates = {m: read_gate_rows(f"data/probe/{m}.gates.jsonl") for m in models}
-    log(f"[auroc] {len(models)} models, {cfg.n_boot} bootstrap resamples")
+    log(f"[auroc] {len(models)} models in {len(groups)} groups, {cfg.bootstrap} bootstrap resamples")
 
-    ranked = [g for g in groups if g not in section(params, "probe.models")] or None  # the metacog variants
-    metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups, ranked)
+    reference = param(params, "metacog").get("weight0_variant", WEIGHT0_DEFAULT)
+    metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups,
+                                  study.ranked_variants(params), reference)
     beh = {m: behaviour(rows[m], gates[m], cfg.ci) for m in models}
+    log(f"[auroc] statistics: {time.perf_counter() - t0:.1f} s")
     write_json("metrics/auroc.json", metrics)
     write_json("metrics/behaviour.json", beh)
     with atomic_dir("results/auroc") as d:
         for m in models:
             (Path(d) / m).parent.mkdir(parents=True, exist_ok=True)
-            (Path(d) / f"{m}.md").write_text(model_page(m, metrics[m], tests[m], beh[m], cfg.n_boot))
+            (Path(d) / f"{m}.md").write_text(model_page(m, metrics[m], tests[m], beh[m], cfg.bootstrap))
         (Path(d) / "summary.md").write_text(summary_page(metrics, beh, models))
         write_json(Path(d) / "tests.json", tests)
     with atomic_dir("plots/auroc") as d:
         write_figures(Path(d), rows, metrics)
-    for m in models:
-        rf = metrics[m]["router_family"]
-        log(f"[auroc] {m}: cross max_softmax_mean {metrics[m]['max_softmax_mean']['cross']['auroc']}, "
-            f"abstain_p {metrics[m]['abstain_p']['cross']['auroc']}; router family wins "
-            f"{rf['wins_vs_best_baseline']}/7 (vs max_softmax_mean {rf['wins_vs_max_softmax_mean']}/7)")
+    for g, v in metrics["groups"].items():
+        log(f"[auroc] {g} ({len(v['members'])} seeds): cross abstain_p {v['abstain_p']['cross']['auroc']}, "
+            f"max_softmax_mean {v['max_softmax_mean']['cross']['auroc']}, surface {v['surface']['cross']['auroc']}")
+    bv = metrics["summary"]["best_variant"]
+    log(f"[auroc] best abstain head: {bv['best']} (at ceiling: {bv['ceiling']}); "
+        f"{time.perf_counter() - t0:.1f} s in all")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,14 @@ import time
 
 from tilelli import io
 from tilelli.data.sources import check_data_params, download
-from tilelli.stage import dump_config, log, run, section
+from tilelli.stage import dump_config, log, run, param
 
 RAW_DIR = "data/raw"
 MANIFEST = "metrics/data_manifest.json"
 
 
 def main(params: dict) -> None:
-    cfg = section(params, "data")
+    cfg = param(params, "data")
     log(f"data = {dump_config(cfg)}")
     check_data_params(cfg)
     t0 = time.time()

@@ -12,15 +12,15 @@ from __future__ import annotations
 import time
 
 from tilelli.data.packing import pack_corpus
-from tilelli.stage import log, run, section
+from tilelli.stage import log, run, param
 
 CORPUS = "data/raw/corpus.jsonl"
 OUT_DIR = "data/packed"
 
 
 def main(params: dict) -> None:
-    valid_fraction = section(params, "data.valid_fraction")
-    seed = section(params, "data.seed")
+    valid_fraction = param(params, "data.valid_fraction")
+    seed = param(params, "data.seed")
     log(f"valid_fraction={valid_fraction} seed={seed}")
     t0 = time.time()
     meta = pack_corpus(CORPUS, OUT_DIR, valid_fraction=valid_fraction, seed=seed)

@@ -2,16 +2,18 @@
 
     python -m stages.paper
 
-Reads params.yaml, claims.yaml and metrics/*.json; writes PAPER_OUTLINE.md atomically. Every
-number in the write-up comes from these files, so the outline always matches the run.
+Reads params.yaml, claims.yaml and metrics/*.json; writes PAPER_OUTLINE.md atomically, headed by
+the run's provenance (commit, versions, device). Every number in the write-up comes from these
+files, so the outline always matches the run.
 """
 from tilelli.eval.paper import render
 from tilelli.io import write_text
+from tilelli.provenance import provenance, provenance_markdown
 from tilelli.stage import run
 
 
 def main(params: dict) -> None:
-    write_text("PAPER_OUTLINE.md", render(params))
+    write_text("PAPER_OUTLINE.md", render(params, header=provenance_markdown(provenance())))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import collections
 
 from tilelli import io
 from tilelli.data.prompts import build_probe
-from tilelli.stage import log, run, section
+from tilelli.stage import log, run, param
 
 OUT = "data/prompts/probe_210.jsonl"
 
 
 def main(params: dict) -> None:
-    seed = section(params, "sft.seed")
+    seed = param(params, "sft.seed")
     rows = build_probe(seed)
     io.write_jsonl(OUT, rows)
     counts = collections.Counter(r["regime"] for r in rows)

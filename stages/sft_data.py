@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 
 from tilelli.data.sft import build_sft_sets, write_sft_sets
-from tilelli.stage import dump_config, log, run, section
+from tilelli.stage import dump_config, log, run, param
 
 OUT_DIR = "data/sft"
 
 
 def main(params: dict) -> None:
-    cfg = section(params, "sft")
+    cfg = param(params, "sft")
     log(f"sft = {dump_config(cfg)}")
     t0 = time.time()
     sizes = write_sft_sets(build_sft_sets(cfg), OUT_DIR)

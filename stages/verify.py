@@ -1,17 +1,19 @@
-"""Claim gates: check every claim in claims.yaml against metrics/*.json for this profile.
+"""Claim verdicts: evaluate every claim in claims.yaml on metrics/*.json; compare with the expectation.
 
-    python -m stages.verify          # exit 0: all claims hold; exit 1: a claim failed or a metric is missing
+    python -m stages.verify          # exit 0: every verdict is the one pre-registered for this profile
     dvc repro verify                 # the CI gate
 
-Writes results/claims.md (claim, expected, measured with CI, PASS/FAIL) and metrics/claims.json
-BEFORE exiting, so a failing run still shows which claim moved and why. The profile is the
-top-level `profile` param (tiny | paper): each claim states its expectation per profile.
+Each claim gets REPRODUCED / NOT REPRODUCED / INCONCLUSIVE by the rule claims.yaml takes from the
+publication. Exit 1, with one line per claim, when a verdict differs from the expected verdict
+of the active profile (params `profile`) or a metric it needs is missing. results/claims.md
+and metrics/claims.json are written BEFORE exiting, so a failing run still shows what moved.
 """
 import sys
 
 from tilelli.errors import TilelliError
-from tilelli.eval.claims import claims_json, claims_markdown, load_claims, verify_claims
+from tilelli.eval.claims import claims_json, claims_markdown, headline, load_claims, mismatches, verify_claims
 from tilelli.io import write_json, write_text
+from tilelli.provenance import provenance, provenance_markdown
 from tilelli.stage import log, run
 
 CLAIMS = "claims.yaml"
@@ -23,13 +25,17 @@ def main(params: dict) -> None:
     if not profile:
         raise TilelliError("params.yaml: missing top-level 'profile' (tiny | paper)")
     results = verify_claims(load_claims(CLAIMS), METRICS_ROOT, profile)
-    write_text("results/claims.md", claims_markdown(results, profile))
+    write_text("results/claims.md", claims_markdown(results, profile, provenance_markdown(provenance())))
     write_json("metrics/claims.json", claims_json(results, profile))
     for r in results:
-        log(f"[verify] {'PASS' if r.passed else 'FAIL'} {r.id}" + ("" if r.passed else f": {r.reason}"))
-    failed = sum(not r.passed for r in results)
-    log(f"[verify] {len(results) - failed}/{len(results)} claims hold ({profile} profile)")
-    if failed:
+        log(f"[verify] {r.word():<15} (expected {r.word(r.expected)}) {r.id}")
+    log(f"[verify] {headline(results, profile)}")
+    bad = mismatches(results)
+    for line in bad:
+        log(f"[verify] NOT AS EXPECTED: {line}")
+    if bad:
+        log("[verify] a verdict moved: fix the change, or update the claim's expected verdict and reason in "
+            "claims.yaml in the same commit")
         sys.exit(1)
 
 

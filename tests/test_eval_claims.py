@@ -1,4 +1,13 @@
-"""Claim gates: every rule kind can pass and fail; missing metrics fail; the verify stage's exit code."""
+"""Claim verdicts: every test can give each verdict; every claim can fail; verify's exit code.
+
+Three metric sets are fed to the real claims.yaml:
+(a) the published figures (with CIs of the width n = 30 gives)  -> every claim REPRODUCED;
+(b) a null set: signals at chance, no head, equal arms, no shift -> every positive AUROC claim flips;
+(c) the opposite of each negative claim (router wins, a significant A/B, a head that improves when
+    spliced, a frozen router that moves more)                    -> every negative claim flips.
+A claim that is REPRODUCED under (a), (b) and (c) alike could not fail: the test names it.
+"""
+import copy
 import json
 import os
 import subprocess
@@ -8,144 +17,226 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _eval_rows import synthetic_rows
 from tilelli.errors import TilelliError
-from tilelli.eval.claims import Measured, check_rule, load_claims, parse_rule, verify_claims
+from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate,
+                                 headline, load_claims, mismatches, verify_claims)
 
 ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = ROOT / "claims.yaml"
+SIGNALS4 = ("max_softmax_last", "max_softmax_mean", "router_conf", "router_entropy_var")
+REGIMES = ("ood_topic", "ood_style", "factual_misleading", "long_input", "neo_false_inability", "gibberish")
+VARIANTS = ("v5", "v6", "v7", "v8a")
 
 
-def m(value, lo=None, hi=None):
-    return Measured("metrics/x.json:a.auroc", value, lo, hi)
+def ci(x, half=0.10):
+    return {"auroc": x, "lo": max(0.0, x - half), "hi": min(1.0, x + half)}
 
 
-@pytest.mark.parametrize("rule,measured,ok", [
-    (">= 9", m(9), True), (">= 9", m(8), False),
-    ("> 0.5", m(0.51), True), ("> 0.5", m(0.5), False),
-    ("<= 3", m(3), True), ("<= 3", m(4), False),
-    ("< 0", m(-0.2), True), ("< 0", m(0.0), False),
-    ("== 0", m(0), True), ("== 0", m(1), False),
-    ("!= 0", m(1), True), ("!= 0", m(0), False),
-    ("between [0.4, 0.6]", m(0.54), True), ("between [0.4, 0.6]", m(0.93), False),
-    ("equals v8b", m("v8b"), True), ("equals v8b", m("metacog/v7"), False),
-    ("equals false", m(False), True), ("equals false", m(True), False),
-    ("equals 0", m(0), True), ("equals 1", m(True), False),  # a bool is not a count
-    ("ci_includes 0.54", m(0.6, 0.5, 0.7), True), ("ci_includes 0.54", m(0.8, 0.7, 0.9), False),
-    ("ci_excludes 0", m(-0.2, -0.3, -0.1), True), ("ci_excludes 0", m(-0.2, -0.4, 0.05), False),
-    ("ci_includes 0.5", m(0.5), False),  # no CI next to the value: cannot pass
-    ("p_value < 0.05", m(0.01), True), ("p_value < 0.05", m(0.2), False),
-    ("p_value >= 0.05", m(0.2), True), ("p_value >= 0.05", m(0.049), False),
-    ("p_value >= 0.05", m(1.5), False),  # not a probability
-    (">= 9", m("nine"), False),
-    (">= 9", Measured("metrics/x.json:a", missing="key 'a' not found"), False),
-])
-def test_every_rule_kind_can_pass_and_fail(rule, measured, ok):
-    assert check_rule(rule, measured)[0] is ok
+def delta(x, half):
+    return {"delta": x, "lo": x - half, "hi": x + half, "p": 0.5}
 
 
-@pytest.mark.parametrize("bad", ["=> 9", "between [2, 1]", "ci_contains 0", "p_value = 0.05", "about 0.5"])
-def test_bad_rule_syntax_is_rejected(bad):
-    with pytest.raises(TilelliError):
-        parse_rule(bad)
+def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_deltas, p, n4, idk, fi, surface):
+    v4 = {s: {"cross": ci(cross[s]), **{r: ci(regime, 0.13) for r in REGIMES}} for s in SIGNALS4}
+    v4["max_softmax_mean"]["gibberish"] = ci(gib, 0.07)
+    v4["router_family"] = {"wins_vs_max_softmax_mean": wins, "wins_vs_best_baseline": wins, "proven": proven}
+    groups = {g: {"abstain_p": {"cross": ci(a)}, "vs_surface": {"abstain_p": {"cross": delta(surface, 0.07)}}}
+              for g, a in heads.items()}
+    return {
+        "metrics/auroc.json": {"v4": v4, "groups": groups, "summary": {
+            "best_variant": {"best": "v8b", "ceiling": False, "vs_v8b": {v: delta(best_deltas, 0.07) for v in VARIANTS}},
+            "contrasts": {"splice_vs_joint": delta(splice_delta, 0.1)}}},
+        "metrics/behaviour.json": {"v4": {"gates": {
+            "idk_heldout": {"abstained": {"hits": idk, "n": 10, "rate": idk / 10}},
+            "false_inability": {"refused": {"hits": round(fi * 20), "n": 20, "rate": fi,
+                                            "lo": max(0.0, fi - 0.18), "hi": min(1.0, fi + 0.21)}}}}},
+        "metrics/ab.json": {"p": p, "n_a": 3, "n_b": 3},
+        "metrics/router_shift.json": {"n4": delta(n4, 0.03)},
+    }
 
 
-def _claim(cid, metric, rule, profile="tiny"):
-    return {"id": cid, "statement": cid, "kind": "positive", "metric": metric, "expected": {profile: {"rule": rule}}}
+PUBLISHED = metric_set(cross=dict(zip(SIGNALS4, (0.51, 0.54, 0.53, 0.55))), regime=0.5, gib=0.93, wins=0,
+                       proven=False, heads={"v8b": 0.85, "v7": 0.76, "splice": 0.54}, splice_delta=-0.22,
+                       best_deltas=0.09, p=0.6, n4=0.05, idk=9, fi=0.35, surface=0.1)
+NULL = metric_set(cross=dict.fromkeys(SIGNALS4, 0.5), regime=0.5, gib=0.5, wins=0, proven=False,
+                  heads={"v8b": 0.5, "v7": 0.5, "splice": 0.5}, splice_delta=0.0, best_deltas=0.0,
+                  p=0.9, n4=0.0, idk=0, fi=0.0, surface=-0.3)
+OPPOSITE = metric_set(cross=dict.fromkeys(SIGNALS4, 0.85), regime=0.9, gib=0.99, wins=7, proven=True,
+                      heads={"v8b": 0.99, "v7": 0.99, "splice": 0.99}, splice_delta=0.2, best_deltas=-0.1,
+                      p=0.001, n4=-0.05, idk=10, fi=0.95, surface=0.0)
 
 
-def _metrics(root):
-    (root / "metrics").mkdir(exist_ok=True)
-    (root / "metrics" / "auroc.json").write_text(json.dumps({
-        "v4": {"max_softmax_mean": {"cross": {"auroc": 0.54, "lo": 0.44, "hi": 0.64},
-                                    "gibberish": {"auroc": None, "lo": None, "hi": None}},
-               "router_family": {"wins_vs_max_softmax_mean": 0, "proven": False}}}))
+def write_set(root: Path, files: dict) -> Path:
+    for rel, obj in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(json.dumps(obj))
+    return root
 
 
-def test_verify_claims_pass_fail_and_missing(tmp_path):
-    _metrics(tmp_path)
-    claims = [
-        _claim("ok", "metrics/auroc.json:v4.max_softmax_mean.cross.auroc", ["ci_includes 0.54", "between [0.4, 0.6]"]),
-        _claim("wrong", "metrics/auroc.json:v4.max_softmax_mean.cross.auroc", ">= 0.9"),
-        _claim("no_file", "metrics/ab.json:p", "p_value >= 0.05"),
-        _claim("no_key", "metrics/auroc.json:v7.abstain_p.cross.auroc", ">= 0.5"),
-        _claim("null", "metrics/auroc.json:v4.max_softmax_mean.gibberish.auroc", ">= 0.5"),
-        _claim("table", "metrics/auroc.json:v4.max_softmax_mean", ">= 0.5"),
-        _claim("list", ["metrics/auroc.json:v4.router_family.wins_vs_max_softmax_mean",
-                        "metrics/auroc.json:v4.max_softmax_mean.cross.auroc"], "== 0"),
-    ]
-    res = {r.id: r for r in verify_claims(claims, tmp_path, "tiny")}
-    assert res["ok"].passed and res["ok"].measured[0].lo == 0.44
-    assert not res["wrong"].passed and "0.54" in res["wrong"].reason
-    assert not res["no_file"].passed and "metrics/ab.json not found" in res["no_file"].reason
-    assert not res["no_key"].passed and "key 'v7' not found" in res["no_key"].reason
-    assert not res["null"].passed and "null" in res["null"].reason
-    assert not res["table"].passed
-    assert not res["list"].passed  # the second metric breaks the rule
-    with pytest.raises(TilelliError, match="profile 'paper'"):
-        verify_claims(claims, tmp_path, "paper")
+def verdicts(tmp_path, files, profile="paper"):
+    root = write_set(tmp_path / f"set{len(list(tmp_path.iterdir()))}", files)
+    return {r.id: r.verdict for r in verify_claims(load_claims(CLAIMS), root, profile)}
 
 
-def test_repository_claims_file_is_complete():
-    claims = load_claims(ROOT / "claims.yaml")
-    ids = {c["id"] for c in claims}
-    assert {"idk_heldout_gate", "false_inability_rate", "v4_cross_near_chance", "v4_msm_gibberish",
-            "best_abstain_p_is_weight0", "n1_router_entropy_wins_none", "n2_lite_vs_vanilla_not_established",
-            "n3_head_not_liftable", "n4_weight0_shifts_router"} <= ids
-    for c in claims:
-        assert {"paper", "tiny"} <= set(c["expected"]), c["id"]
+def test_published_figures_reproduce_every_claim(tmp_path):
+    got = verdicts(tmp_path, PUBLISHED)
+    assert {c: v for c, v in got.items() if v != REPRODUCED} == {}
+
+
+def test_every_claim_can_fail(tmp_path):
+    null, opposite = verdicts(tmp_path, NULL), verdicts(tmp_path, OPPOSITE)
+    cannot_fail = [c for c in null if null[c] == REPRODUCED and opposite[c] == REPRODUCED]
+    assert cannot_fail == [], f"claims whose verdict cannot change: {cannot_fail}"
+
+
+def test_null_set_flips_every_positive_auroc_claim(tmp_path):
+    null = verdicts(tmp_path, NULL)
+    for c in load_claims(CLAIMS):
         refs = c["metric"] if isinstance(c["metric"], list) else [c["metric"]]
-        assert all(r.split(":")[0].startswith("metrics/") for r in refs)
-    assert {c["kind"] for c in claims} == {"positive", "negative"}
+        rule = c["rule"]
+        near_chance = rule["test"] == "near_chance" or (
+            rule["test"] == "equivalence" and abs(rule["target"] - 0.5) <= rule["margin"])  # "about 0.54" is chance
+        if c["kind"] in ("positive", "control") and not near_chance and any("auroc.json" in r for r in refs):
+            assert null[c["id"]] != REPRODUCED, c["id"]
 
 
-def _run_stage(module, cwd, params):
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TILELLI_PARAMS": str(cwd / "params.yaml")}
-    return subprocess.run([sys.executable, "-m", module], cwd=cwd, env=env, capture_output=True, text=True)
+def test_every_claim_has_a_reasoned_expectation_per_profile():
+    for c in load_claims(CLAIMS):
+        assert set(c["expected"]) >= {"paper", "tiny"}, c["id"]
+        assert c["why"].strip(), c["id"]
 
 
-def test_verify_stage_exit_codes(tmp_path):
-    _metrics(tmp_path)
-    good = {"claims": [_claim("msm", "metrics/auroc.json:v4.max_softmax_mean.cross.auroc", "ci_includes 0.54")]}
-    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(good))
-    r = _run_stage("stages.verify", tmp_path, {"profile": "tiny"})
-    assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "metrics" / "claims.json").read_text())["all_pass"] is True
-    assert "PASS" in (tmp_path / "results" / "claims.md").read_text()
-
-    bad = {"claims": good["claims"] + [_claim("n2", "metrics/ab.json:p", "p_value >= 0.05")]}
-    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(bad))
-    r = _run_stage("stages.verify", tmp_path, {"profile": "tiny"})
-    assert r.returncode == 1 and "FAIL n2" in r.stderr
-    report = json.loads((tmp_path / "metrics" / "claims.json").read_text())
-    assert report["n_fail"] == 1 and "not found" in report["claims"]["n2"]["reason"]
-    assert "**FAIL**" in (tmp_path / "results" / "claims.md").read_text()
+# ---------------------------------------------------------------------------------------------
+# Each test of the grammar gives each verdict
+# ---------------------------------------------------------------------------------------------
+def run_rule(tmp_path, rule, node, ref="metrics/m.json:x"):
+    write_set(tmp_path, {"metrics/m.json": {"x": node}})
+    return evaluate(rule, [ref], MetricStore(tmp_path))[0]
 
 
-def test_auroc_stage_end_to_end_feeds_verify(tmp_path):
-    from tilelli.io import write_jsonl
+@pytest.mark.parametrize("rule,node,want", [
+    ({"test": "equivalence", "target": 0.5, "margin": 0.15}, ci(0.5), REPRODUCED),
+    ({"test": "equivalence", "target": 0.5, "margin": 0.15}, ci(0.9), NOT_REPRODUCED),
+    ({"test": "equivalence", "target": 0.5, "margin": 0.15}, ci(0.62), INCONCLUSIVE),
+    ({"test": "above", "bound": 0}, delta(0.2, 0.1), REPRODUCED),
+    ({"test": "above", "bound": 0}, delta(-0.2, 0.1), NOT_REPRODUCED),
+    ({"test": "above", "bound": 0}, delta(0.05, 0.1), INCONCLUSIVE),
+    ({"test": "below", "bound": 0}, delta(-0.2, 0.1), REPRODUCED),
+    ({"test": "below", "bound": 0}, delta(0.2, 0.1), NOT_REPRODUCED),
+    ({"test": "below", "bound": 0}, delta(0.0, 0.1), INCONCLUSIVE),
+    ({"test": "count", "op": ">=", "n": 9}, 9, REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9}, 8, NOT_REPRODUCED),
+    ({"test": "count", "op": "==", "n": 0}, True, MISSING),            # a bool is not a count
+    ({"test": "equals", "value": False}, False, REPRODUCED),
+    ({"test": "equals", "value": False}, True, NOT_REPRODUCED),
+    ({"test": "equals", "value": False}, 0, NOT_REPRODUCED),           # 0 is not false
+    ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 0.4, "n_a": 3, "n_b": 3}, REPRODUCED),
+    ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 0.01, "n_a": 3, "n_b": 3}, NOT_REPRODUCED),
+    ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 0.4, "n_a": 3, "n_b": 1}, INCONCLUSIVE),
+    ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 1.5, "n_a": 3, "n_b": 3}, MISSING),
+    ({"test": "equivalence", "target": 0.5, "margin": 0.15}, {"auroc": 0.5}, MISSING),   # no CI: never passes
+    ({"test": "equivalence", "target": 0.5, "margin": 0.15}, {"auroc": None, "lo": 0.4, "hi": 0.6}, MISSING),
+])
+def test_rule_verdicts(tmp_path, rule, node, want):
+    assert run_rule(tmp_path, rule, node) == want
 
-    effects = {"max_softmax_mean": {"gibberish": 2.5}}
-    for name, seed in (("v4", 0), ("splice", 1), ("joint", 2)):
-        write_jsonl(tmp_path / "data" / "probe" / f"{name}.jsonl", synthetic_rows(seed, effects=effects))
-        write_jsonl(tmp_path / "data" / "probe" / f"{name}.gates.jsonl",
-                    [{"set": "idk_heldout", "id": i, "label": "refusal", "abstained": i < 9} for i in range(10)])
-    params = {"profile": "tiny",
-              "probe": {"models": ["v4", "splice", "joint"], "include_metacog": False},
-              "auroc": {"bootstrap": 200, "ci": 0.95, "seed": 0, "min_gain": 0.02,
-                        "contrasts": [{"name": "splice_vs_joint", "a": "splice", "b": "joint"}]}}
-    r = _run_stage("stages.auroc", tmp_path, params)
-    assert r.returncode == 0, r.stderr
-    auroc = json.loads((tmp_path / "metrics" / "auroc.json").read_text())
-    assert auroc["v4"]["max_softmax_mean"]["gibberish"]["auroc"] > 0.85
-    assert (tmp_path / "results" / "auroc" / "summary.md").is_file()
-    assert (tmp_path / "plots" / "auroc" / "v4" / "heatmap.png").stat().st_size > 1000
-    assert (tmp_path / "plots" / "auroc" / "v4" / "roc" / "abstain_p.csv").read_text().startswith("fpr,tpr")
-    claims = {"claims": [
-        _claim("gib", "metrics/auroc.json:v4.max_softmax_mean.gibberish.auroc", ">= 0.8"),
-        _claim("idk", "metrics/behaviour.json:v4.gates.idk_heldout.abstained.hits", ">= 9"),
-        _claim("n3", "metrics/auroc.json:summary.contrasts.splice_vs_joint.delta", ["ci_includes 0"]),
-    ]}
-    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(claims))
-    r = _run_stage("stages.verify", tmp_path, params)
-    assert r.returncode == 0, r.stderr + (tmp_path / "results" / "claims.md").read_text()
+
+def test_near_chance_checks_each_regime_and_honours_exemptions(tmp_path):
+    rule = {"test": "near_chance", "margin": 0.15, "regime_margin": 0.15, "signals": ["a"]}
+    flat = {"a": {"cross": ci(0.5), "gibberish": ci(0.5, 0.13), "long_input": ci(0.5, 0.13)}}
+    assert run_rule(tmp_path, rule, flat) == REPRODUCED
+    hidden = copy.deepcopy(flat)  # pooled 0.5 hides 0.9 on one regime and 0.1 on another
+    hidden["a"]["gibberish"], hidden["a"]["long_input"] = ci(0.9, 0.08), ci(0.1, 0.08)
+    assert run_rule(tmp_path / "b", rule, hidden) == NOT_REPRODUCED
+    assert run_rule(tmp_path / "c", {k: v for k, v in rule.items() if k != "regime_margin"}, hidden) == REPRODUCED
+    exempt = copy.deepcopy(hidden)
+    exempt["a"]["long_input"] = ci(0.5, 0.13)
+    assert run_rule(tmp_path / "d", {**rule, "exempt": {"a": ["gibberish"]}}, exempt) == REPRODUCED
+
+
+def test_dominates_is_inconclusive_at_ceiling(tmp_path):
+    rule = {"test": "dominates", "field": "vs", "ceiling": "ceiling"}
+    wins = {"vs": {"v7": delta(0.1, 0.05), "v5": delta(0.2, 0.05)}, "ceiling": False}
+    assert run_rule(tmp_path, rule, wins) == REPRODUCED
+    assert run_rule(tmp_path / "b", rule, {**wins, "ceiling": True}) == INCONCLUSIVE
+    worse = {"vs": {"v7": delta(-0.1, 0.05), "v5": delta(0.2, 0.05)}, "ceiling": False}
+    assert run_rule(tmp_path / "c", rule, worse) == NOT_REPRODUCED
+
+
+def test_missing_metric_is_never_acceptable(tmp_path):
+    files = copy.deepcopy(PUBLISHED)
+    del files["metrics/auroc.json"]["groups"]["v7"]
+    root = write_set(tmp_path, files)
+    results = verify_claims(load_claims(CLAIMS), root, "paper")
+    by_id = {r.id: r for r in results}
+    assert by_id["joint_head_auroc"].verdict == MISSING
+    (line,) = mismatches([by_id["joint_head_auroc"]])
+    assert "joint_head_auroc" in line and "groups.v7" in line
+    assert "1 missing" in headline(results, "paper")
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ({"rule": {"test": "between"}}, "rule needs test"),
+    ({"rule": {"test": "equivalence", "target": 0.5}}, "needs margin"),
+    ({"expected": {"tiny": {"verdict": "PASS", "reason": "x"}}}, "needs verdict"),
+    ({"expected": {"tiny": {"verdict": "REPRODUCED"}}}, "needs verdict"),
+    ({"kind": "maybe"}, "kind must be"),
+])
+def test_load_claims_rejects_bad_entries(tmp_path, bad, msg):
+    doc = yaml.safe_load(CLAIMS.read_text())
+    doc["claims"][0].update(bad)
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(TilelliError, match=msg):
+        load_claims(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The verify stage: exit 0 as pre-registered; one line naming the claim otherwise
+# ---------------------------------------------------------------------------------------------
+def run_verify(cwd: Path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "stages.verify"], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def published_repo(tmp_path):
+    write_set(tmp_path, PUBLISHED)
+    (tmp_path / "claims.yaml").write_text(CLAIMS.read_text())
+    (tmp_path / "params.yaml").write_text("profile: paper\n")
+    return tmp_path
+
+
+def test_verify_exits_zero_when_every_verdict_is_as_expected(published_repo):
+    res = run_verify(published_repo)
+    assert res.returncode == 0, res.stderr
+    report = (published_repo / "results/claims.md").read_text()
+    assert "all as expected" in report and "PASS" not in report
+    data = json.loads((published_repo / "metrics/claims.json").read_text())
+    assert data["all_as_expected"] and data["counts"][REPRODUCED] == len(load_claims(CLAIMS))
+
+
+def test_verify_names_a_flipped_expectation(published_repo):
+    doc = yaml.safe_load((published_repo / "claims.yaml").read_text())
+    doc["claims"][3]["expected"]["paper"]["verdict"] = NOT_REPRODUCED
+    (published_repo / "claims.yaml").write_text(yaml.safe_dump(doc))
+    res = run_verify(published_repo)
+    assert res.returncode == 1
+    bad = [l for l in res.stderr.splitlines() if "NOT AS EXPECTED" in l]
+    assert len(bad) == 1 and doc["claims"][3]["id"] in bad[0]
+
+
+def test_verify_names_a_missing_metric(published_repo):
+    path = published_repo / "metrics/ab.json"
+    path.write_text(json.dumps({"n_a": 3, "n_b": 3}))
+    res = run_verify(published_repo)
+    assert res.returncode == 1
+    assert any("n2_lite_vs_vanilla_not_established" in l and "'p'" in l for l in res.stderr.splitlines())
+
+
+def test_committed_run_matches_the_tiny_expectations():
+    """(c) this run: the committed metrics give exactly the pre-registered tiny verdicts."""
+    if not (ROOT / "metrics/auroc.json").is_file():
+        pytest.fail("metrics/auroc.json is not committed")
+    results = verify_claims(load_claims(CLAIMS), ROOT, "tiny")
+    assert mismatches(results) == []

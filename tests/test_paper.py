@@ -1,27 +1,54 @@
-"""PAPER_OUTLINE.md rendering: numbers come from metrics files, missing ones say so."""
-import json
+"""PAPER_OUTLINE.md rendering: numbers come from metrics files; the claim table is verify's table."""
 import shutil
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from tilelli.errors import TilelliError
 from tilelli.eval.paper import render
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from test_eval_claims import PUBLISHED, write_set  # noqa: E402
+
+AB = {"lite_params": 100, "vanilla_params": 101, "lite_bpb": [1.0, 1.1, 1.2], "vanilla_bpb": [1.3, 1.4, 1.5],
+      "mean_a": 1.1, "mean_b": 1.4, "lite_std": 0.1, "vanilla_std": 0.1, "t": -3.67, "df": 4.0, "p": 0.0213,
+      "hedges_g": -2.4, "param_ratio": 0.99, "n_a": 3, "n_b": 3, "steps": 400,
+      "sweep": {"lite": {"0.001": 1.3, "0.01": 1.1}, "vanilla": {"0.001": 1.6, "0.01": 1.9}},
+      "chosen_lr": {"lite": 0.01, "vanilla": 0.001}, "lr_at_edge": {"lite": True, "vanilla": True}}
 
 
-def test_outline_renders_measured_numbers_and_marks_missing_ones(chdir_tmp):
+@pytest.fixture
+def metrics_dir(chdir_tmp):
     shutil.copy(ROOT / "claims.yaml", "claims.yaml")
+    files = {**PUBLISHED, "metrics/ab.json": {**PUBLISHED["metrics/ab.json"], **AB},
+             "metrics/data_manifest.json": {"source": "builtin", "documents": 3, "bytes": 1000, "sha256": "ab" * 32},
+             "metrics/surface.json": {"train": {"cv_auroc": 0.987}}}
+    for name in ("pretrain", "chat_sft", "abstain_sft"):
+        files[f"metrics/train/{name}.json"] = {"steps": 7, "tokens": 1234, "val_bpb": 1.23456}
+    write_set(Path("."), files)
+    return Path(".")
+
+
+def test_outline_renders_measured_numbers_and_the_verdict_table(metrics_dir):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    Path("metrics/train").mkdir(parents=True)
-    Path("metrics/train/pretrain.json").write_text(json.dumps({"steps": 7, "tokens": 1234, "val_bpb": 1.23456}))
-    Path("metrics/ab.json").write_text(json.dumps({
-        "lite_params": 100, "vanilla_params": 101, "lite_bpb": [1.0, 1.1, 1.2], "vanilla_bpb": [1.3, 1.4, 1.5],
-        "mean_a": 1.1, "mean_b": 1.4, "lite_std": 0.1, "vanilla_std": 0.1, "t": -3.67, "df": 4.0, "p": 0.0213,
-        "hedges_g": -2.4, "param_ratio": 0.99, "n_a": 3, "n_b": 3}))
-    text = render(params)
+    params["profile"] = "paper"
+    text = render(params, header="PROVENANCE\n\n")
     assert "| pretrain | 7 | 1,234 | 1.235 |" in text
     assert "p = 0.0213" in text and "Hedges' g = -2.40" in text
-    assert "metrics/auroc.json has no v4 entry yet" in text
-    # with auroc/behaviour metrics missing, those claims fail and the outline says so
-    assert "MISSING" in text and "| FAIL |" in text
+    assert "Chosen at the edge of the grid for lite, vanilla" in text
+    assert "CV AUROC there 0.987" in text and "PROVENANCE" in text
+    # the headline: the fixture's Welch p = 0.0213 contradicts N2, which the outline says plainly
+    assert "paper: 14 reproduced, 1 not reproduced, 0 inconclusive of 15 published claims" in text
+    assert "1 NOT as expected: n2_lite_vs_vanilla_not_established" in text
+    assert "| claim | published | this run (95% CI) | rule | verdict |" in text
+    assert "PASS" not in text and "FAIL" not in text
+
+
+def test_outline_needs_every_metric_file(metrics_dir):
+    Path("metrics/router_shift.json").unlink()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    with pytest.raises(TilelliError, match="router_shift.json"):
+        render(params)

@@ -1,107 +1,194 @@
-"""The AUROC report: model x signal x contrast tables, paired tests, the pre-registered win rule.
+"""The AUROC report: model x signal x contrast tables, paired tests, the pre-registered win rule,
+seed-pooled variants, paired contrasts between groups and the best-variant comparison.
 
-For each model (its probe rows) and each of the 7 contrasts (in_domain vs each OOD regime, and
-"cross" = in_domain vs all 6 pooled):
-- every signal: AUROC of its oriented score + stratified bootstrap percentile CI;
-- every candidate (non-baseline) signal against two references:
-    "best_baseline": the baseline (max_softmax_last, max_softmax_mean, abstain_p) with the
-                     highest AUROC in THIS contrast (the pre-registered comparison);
-    "max_softmax_mean": the fixed reference of the published N1 claim;
-  the paired bootstrap CI of the AUROC difference and the paired DeLong p-value, with Holm
-  applied per model and reference across the 5 candidates x 7 contrasts = 35 tests.
-- win rule (pre-registered): delta >= min_gain (0.02) AND the CI of delta excludes 0 (lo > 0).
-  `win_holm` additionally requires Holm-adjusted DeLong p < alpha (reported, not the rule).
-- router family (router_conf, router_entropy_mean, router_entropy_var) wins a contrast if any
-  member wins it; "proven" iff it wins >= proven_min_wins (4) of the 7 contrasts including at
-  least one of gibberish, factual_misleading, neo_false_inability.
+For each model (its probe rows, with the prompt-only controls merged in by id) and each of the 7
+contrasts (in_domain vs each OOD regime, and "cross" = in_domain vs all 6 pooled):
+- every reported signal (the 7 model signals and the 2 controls): AUROC of its oriented score +
+  stratified bootstrap percentile CI;
+- paired comparisons against three references, each with the paired bootstrap CI of the AUROC
+  difference and the paired DeLong p-value, Holm-adjusted per model and reference:
+    "best_baseline":    the baseline (max_softmax_last, max_softmax_mean, abstain_p) with the
+                        highest AUROC in THIS contrast (pre-registered); the 4 candidates x 7
+                        contrasts = 28 tests;
+    "max_softmax_mean": the fixed reference of the published N1 claim; the same 28 tests;
+    "surface":          the prompt-only control: every baseline and candidate, 7 x 7 = 49 tests
+                        (a signal that does not beat it reads no more than the prompt's surface).
+- win rule (pre-registered): delta >= min_gain (0.02) AND the CI of delta excludes 0 (lo > 0);
+  `win_holm` additionally requires the Holm-adjusted DeLong p < alpha.
+- router family (router_conf, router_entropy_var) wins a contrast iff some member has `win_holm`
+  (the raw rule over 2 members x 7 contrasts would find chance wins); "proven" iff it wins
+  >= proven_min_wins (4) of the 7 contrasts including at least one of gibberish,
+  factual_misleading, neo_false_inability.
 
-Cross-model summary: which model (and which variant, averaged over its seeds) has the best
-cross abstain_p AUROC, and paired contrasts
-between models on the same prompts (e.g. splice vs the joint head v7: same 210 prompts, so the
-bootstrap of the difference resamples prompts, not models).
+Groups (a variant's seeds, the splice's seeds, v4 alone): the AUROC is the mean over seeds with a
+two-level bootstrap CI (stats.pooled), and every signal is compared with `surface`. Paired
+contrasts between groups pair the seeds by position and the prompts by id. The best variant is the
+ranked group with the highest pooled cross abstain_p; the weight-0 variant is compared with every
+other ranked variant, and "ceiling" says every ranked variant's CI lies above `ceiling` (0.95), where
+no ranking is possible. Every quantity is computed from stats.Draws scored once per (model, signal,
+contrast): ~20 models x 9 signals x 7 contrasts x 2,000 resamples take seconds.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from tilelli.errors import TilelliError
 from tilelli.eval import stats
 from tilelli.eval.probe_io import nan_to_none
-from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, HARD_REGIMES, N1_REFERENCE,
-                                  ROUTER_FAMILY, SIGNALS, contrast_rows, oriented)
+from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES,
+                                  N1_REFERENCE, REPORTED, ROUTER_FAMILY, SIGNALS, SURFACE,
+                                  contrast_rows, oriented)
 
-RESERVED = ("summary",)
-REFERENCES = ("best_baseline", N1_REFERENCE)
+RESERVED = ("summary", "groups")
+REFERENCES = ("best_baseline", N1_REFERENCE, SURFACE)
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    n_boot: int = 2000
+    """params `auroc.<field>`, same names: bootstrap resamples, CI level, win rule, Holm alpha."""
+    bootstrap: int = 2000
     ci: float = 0.95
     min_gain: float = 0.02
     seed: int = 0
     alpha: float = 0.05
     proven_min_wins: int = 4
+    ceiling: float = 0.95  # every ranked variant's pooled CI lower bound >= this: "at ceiling"
 
     @classmethod
     def from_params(cls, section: dict) -> "ReportConfig":
-        known = {k: section[k] for k in ("ci", "min_gain", "seed", "alpha", "proven_min_wins") if k in section}
-        return cls(n_boot=int(section.get("bootstrap", cls.n_boot)), **known)
+        try:
+            cfg = cls(**{f.name: type(f.default)(section[f.name]) for f in fields(cls) if f.name in section})
+        except (TypeError, ValueError) as e:
+            raise TilelliError(f"params.yaml: auroc: {e}") from None
+        if cfg.bootstrap < 100 or not 0 < cfg.ci < 1 or not 0 < cfg.alpha < 1:
+            raise TilelliError(f"params.yaml: auroc needs bootstrap >= 100 and ci, alpha in (0, 1) (got {cfg})")
+        return cfg
 
 
+def compared(ref: str) -> tuple[str, ...]:
+    """The signals tested against a reference: candidates, or every model signal against surface."""
+    return SIGNALS if ref == SURFACE else CANDIDATES
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: controls merged by id, every model aligned to one prompt order
+# ---------------------------------------------------------------------------------------------
+def merge_controls(rows: list[dict], controls: list[dict], name: str) -> list[dict]:
+    """The model's rows with `surface` and `byte_length` copied in from the controls by id.
+
+    Error if the prompt ids differ or a prompt's regime disagrees (a stale probe or controls file).
+    """
+    by_id = {c["id"]: c for c in controls}
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids) or set(ids) != set(by_id):
+        missing, extra = set(by_id) - set(ids), set(ids) - set(by_id)
+        raise TilelliError(f"{name}: probe ids differ from the controls' ({len(missing)} missing, "
+                           f"{len(extra)} extra, {len(ids) - len(set(ids))} duplicated)")
+    out = []
+    for r in rows:
+        c = by_id[r["id"]]
+        if c["regime"] != r["regime"]:
+            raise TilelliError(f"{name}: prompt {r['id']!r} is {r['regime']} in the probe, {c['regime']} in the controls")
+        for k in CONTROLS:
+            if isinstance(c.get(k), bool) or not isinstance(c.get(k), (int, float)):
+                raise TilelliError(f"controls: prompt {c['id']!r} field '{k}' must be a number (got {c.get(k)!r})")
+        out.append({**r, **{k: float(c[k]) for k in CONTROLS}})
+    return out
+
+
+def _align(rows_by_model: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Every model's rows in the first model's prompt order (pairs prompts across models by id)."""
+    first, ref = next(iter(rows_by_model.items()))
+    regime = {r["id"]: r["regime"] for r in ref}
+    out = {}
+    for m, rows in rows_by_model.items():
+        by_id = {r["id"]: r for r in rows}
+        if len(by_id) != len(rows) or set(by_id) != set(regime):
+            raise TilelliError(f"models '{m}' and '{first}' were probed on different prompt ids")
+        if any(by_id[i]["regime"] != g for i, g in regime.items()):
+            raise TilelliError(f"models '{m}' and '{first}' disagree on a prompt's regime")
+        out[m] = [by_id[r["id"]] for r in ref]
+    return out
+
+
+def score(rows: list[dict], cfg: ReportConfig) -> dict[str, dict[str, stats.Draws]]:
+    """{contrast: {signal: Draws}} for every reported signal: the one place AUROCs are computed."""
+    out = {}
+    for contrast in CONTRASTS:
+        keep, y = contrast_rows(rows, contrast)
+        if y.sum() == 0 or (1 - y).sum() == 0:
+            raise TilelliError(f"contrast '{contrast}' needs in_domain and OOD rows in the probe file")
+        out[contrast] = {s: stats.draws(y, oriented(keep, s), cfg.bootstrap, cfg.seed) for s in REPORTED}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One model
+# ---------------------------------------------------------------------------------------------
 def _best_baseline(aurocs: dict[str, float]) -> str | None:
     finite = [b for b in BASELINES if not math.isnan(aurocs[b])]
     return max(finite, key=lambda b: aurocs[b]) if finite else None  # ties -> BASELINES order
 
 
-def _compare(y, cand, ref, cfg: ReportConfig) -> dict:
-    delta, lo, hi = stats.bootstrap_auroc_diff(y, cand, ref, cfg.n_boot, cfg.ci, cfg.seed)
-    dl = stats.delong_paired(y, cand, ref)
-    win = bool(not math.isnan(delta) and delta >= cfg.min_gain - 1e-12 and lo > 0)
-    return {"delta": delta, "lo": lo, "hi": hi, "z": dl["z"], "p": dl["p"], "win": win}
+def _compare(cand: stats.Draws, ref: stats.Draws, cfg: ReportConfig) -> dict:
+    """Paired comparison on the same prompts: delta, bootstrap CI, DeLong z/p, the raw win rule."""
+    r = stats.pooled([cand], [ref], cfg.ci, cfg.seed)
+    delta = r["estimate"]
+    win = bool(not math.isnan(delta) and delta >= cfg.min_gain - 1e-12 and r["lo"] > 0)
+    return {"delta": delta, "lo": r["lo"], "hi": r["hi"], "z": r["z"], "p": r["p"], "win": win}
 
 
-def model_report(rows: list[dict], cfg: ReportConfig = ReportConfig()) -> tuple[dict, dict]:
-    """(metrics, tests) for one model's probe rows.
+def _nan_draws(like: stats.Draws) -> stats.Draws:
+    return stats.Draws(math.nan, np.full_like(like.boot, np.nan), np.full_like(like.v10, np.nan),
+                       np.full_like(like.v01, np.nan))
 
-    metrics = {signal: {contrast: {auroc, lo, hi, n_pos, n_neg}}, "wins": {...}, "router_family": {...}}
-    tests   = {reference: {candidate: {contrast: {baseline, delta, lo, hi, z, p, p_holm, win, win_holm}}}}
+
+def _holm(cells: list[dict], cfg: ReportConfig) -> None:
+    for cell, p_adj in zip(cells, stats.holm([cell["p"] for cell in cells])):
+        cell["p_holm"] = float(p_adj)
+        cell["win_holm"] = bool(cell["win"] and p_adj < cfg.alpha)
+
+
+def model_report(scored: dict[str, dict[str, stats.Draws]], cfg: ReportConfig = ReportConfig()) -> tuple[dict, dict]:
+    """(metrics, tests) for one model's scored rows (see `score`).
+
+    metrics = {signal: {contrast: {auroc, lo, hi, n_pos, n_neg}},  for every signal in REPORTED
+               wins: {ref: {signal: n}}, wins_holm: {ref: {signal: n}},
+               vs_surface: {signal: {contrast: {delta, lo, hi, p, p_holm, win, win_holm}}},
+               router_family: {...}}
+    tests   = {ref: {signal: {contrast: {baseline, delta, lo, hi, z, p, p_holm, win, win_holm}}}}
     """
-    metrics: dict = {s: {} for s in SIGNALS}
-    tests: dict = {ref: {c: {} for c in CANDIDATES} for ref in REFERENCES}
-    for contrast in CONTRASTS:
-        keep, y = contrast_rows(rows, contrast)
-        if y.sum() == 0 or (1 - y).sum() == 0:
-            raise TilelliError(f"contrast '{contrast}' needs in_domain and OOD rows in the probe file")
-        scores = {s: oriented(keep, s) for s in SIGNALS}
-        for s in SIGNALS:
-            lo, hi = stats.bootstrap_auroc_ci(y, scores[s], cfg.n_boot, cfg.ci, cfg.seed)
-            metrics[s][contrast] = {"auroc": stats.auroc(y, scores[s]), "lo": lo, "hi": hi,
-                                    "n_pos": int(y.sum()), "n_neg": int((1 - y).sum())}
-        best = _best_baseline({b: metrics[b][contrast]["auroc"] for b in BASELINES})
+    metrics: dict = {s: {} for s in REPORTED}
+    tests: dict = {ref: {c: {} for c in compared(ref)} for ref in REFERENCES}
+    for contrast, by_signal in scored.items():
+        for s, d in by_signal.items():
+            lo, hi = stats.percentile_ci(d.boot, cfg.ci)
+            metrics[s][contrast] = {"auroc": d.auroc, "lo": lo, "hi": hi, "n_pos": d.n_pos, "n_neg": d.n_neg}
+        best = _best_baseline({b: by_signal[b].auroc for b in BASELINES})
         for ref in REFERENCES:
             ref_signal = best if ref == "best_baseline" else ref
-            for c in CANDIDATES:
-                ref_scores = scores[ref_signal] if ref_signal else np.full(len(y), np.nan)
-                tests[ref][c][contrast] = {"baseline": ref_signal, **_compare(y, scores[c], ref_scores, cfg)}
-    for ref in REFERENCES:  # Holm across the family of 5 candidates x 7 contrasts
-        cells = [tests[ref][c][k] for c in CANDIDATES for k in CONTRASTS]
-        for cell, p_adj in zip(cells, stats.holm([cell["p"] for cell in cells])):
-            cell["p_holm"] = float(p_adj)
-            cell["win_holm"] = bool(cell["win"] and p_adj < cfg.alpha)
-    metrics["wins"] = {ref: {c: sum(tests[ref][c][k]["win"] for k in CONTRASTS) for c in CANDIDATES}
-                       for ref in REFERENCES}
+            ref_draws = by_signal[ref_signal] if ref_signal else _nan_draws(by_signal[SURFACE])
+            for c in compared(ref):
+                tests[ref][c][contrast] = {"baseline": ref_signal, **_compare(by_signal[c], ref_draws, cfg)}
+    for ref in REFERENCES:  # Holm across each reference's family (signals x 7 contrasts)
+        _holm([tests[ref][c][k] for c in compared(ref) for k in CONTRASTS], cfg)
+    for key, rule in (("wins", "win"), ("wins_holm", "win_holm")):
+        metrics[key] = {ref: {c: sum(tests[ref][c][k][rule] for k in CONTRASTS) for c in compared(ref)}
+                        for ref in REFERENCES}
+    metrics["vs_surface"] = {c: {k: {f: v for f, v in cell.items() if f not in ("baseline", "z")}
+                                 for k, cell in by_k.items()} for c, by_k in tests[SURFACE].items()}
     metrics["router_family"] = _router_family(tests, cfg)
     return metrics, tests
 
 
 def _router_family(tests: dict, cfg: ReportConfig) -> dict:
+    """A contrast is won iff some member wins it after Holm (`win_holm`), per reference."""
     out = {}
     for ref in REFERENCES:
-        won = [k for k in CONTRASTS if any(tests[ref][c][k]["win"] for c in ROUTER_FAMILY)]
+        won = [k for k in CONTRASTS if any(tests[ref][c][k]["win_holm"] for c in ROUTER_FAMILY)]
         out[f"wins_vs_{ref}"] = len(won)
         out[f"regimes_won_vs_{ref}"] = won
         out[f"proven_vs_{ref}"] = bool(len(won) >= cfg.proven_min_wins and set(won) & set(HARD_REGIMES))
@@ -109,72 +196,151 @@ def _router_family(tests: dict, cfg: ReportConfig) -> dict:
     return out
 
 
-def _aligned(rows_a: list[dict], rows_b: list[dict], name: str) -> tuple[list[dict], list[dict]]:
-    by_id = {r["id"]: r for r in rows_b}
-    if set(by_id) != {r["id"] for r in rows_a}:
-        raise TilelliError(f"contrast '{name}': the two models were probed on different prompt ids")
-    return rows_a, [by_id[r["id"]] for r in rows_a]
+# ---------------------------------------------------------------------------------------------
+# Groups: seeds pooled
+# ---------------------------------------------------------------------------------------------
+def _pooled_cell(members: list[stats.Draws], cfg: ReportConfig) -> dict:
+    r = stats.pooled(members, None, cfg.ci, cfg.seed)
+    return {"auroc": r["estimate"], "lo": r["lo"], "hi": r["hi"], "n_seeds": r["n_seeds"],
+            "per_seed": [d.auroc for d in members]}
 
 
-def cross_model_summary(rows_by_model: dict[str, list[dict]], metrics_by_model: dict,
-                        contrasts: list[dict], cfg: ReportConfig,
-                        groups: dict[str, list[str]] | None = None, ranked: list[str] | None = None) -> dict:
-    """Which model / group has the best cross abstain_p AUROC; paired contrasts between models.
+def paired_cell(a: list[stats.Draws], b: list[stats.Draws], cfg: ReportConfig, per_seed: bool = True) -> dict:
+    """Seed-combined paired comparison of a_s vs b_s: {delta, lo, hi, p, n_seeds[, per_seed: [{delta, lo, hi, p}]]}."""
+    r = stats.pooled(a, b, cfg.ci, cfg.seed)
+    out = {"delta": r["estimate"], "lo": r["lo"], "hi": r["hi"], "p": r["p"], "n_seeds": r["n_seeds"]}
+    if per_seed:
+        out["per_seed"] = []
+        for x, y in zip(a, b):
+            s = stats.pooled([x], [y], cfg.ci, cfg.seed)
+            out["per_seed"].append({"delta": s["estimate"], "lo": s["lo"], "hi": s["hi"], "p": s["p"]})
+    return out
 
-    {best_abstain_p: {model, auroc, lo, hi},
-     abstain_p_by_group: {group: {mean, min, max, n, gap_to_best}},  # a group = a variant's seeds
-     best_abstain_p_group: {group, mean},     # best among `ranked` groups (the metacog variants)
-     contrasts: {name: {a, b, signal, regime, auroc_a, auroc_b, delta, lo, hi, p}}}
+
+def group_report(members: list[dict[str, dict[str, stats.Draws]]], cfg: ReportConfig) -> dict:
+    """{signal: {contrast: pooled cell}, vs_surface: {signal: {contrast: paired cell}}} over the seeds.
+
+    The vs_surface cells carry no per_seed list: each seed's comparison is <model>.vs_surface.
     """
-    cross = {m: metrics_by_model[m]["abstain_p"]["cross"] for m in metrics_by_model}
-    finite = [m for m in cross if not math.isnan(cross[m]["auroc"])]
-    best = max(finite, key=lambda m: cross[m]["auroc"]) if finite else None
-    summary = {"best_abstain_p": {"model": best, **({k: cross[best][k] for k in ("auroc", "lo", "hi")}
-                                                     if best else {"auroc": math.nan})},
-               "abstain_p_by_group": {}, "contrasts": {}}
-    for g, members in (groups or {m: [m] for m in metrics_by_model}).items():
-        unknown = [m for m in members if m not in cross]
-        if unknown:
-            raise TilelliError(f"group '{g}': model(s) {', '.join(unknown)} were not probed")
-        vals = [cross[m]["auroc"] for m in members if not math.isnan(cross[m]["auroc"])]
-        summary["abstain_p_by_group"][g] = {"mean": float(np.mean(vals)) if vals else math.nan,
-                                            "min": min(vals, default=math.nan),
-                                            "max": max(vals, default=math.nan), "n": len(vals)}
-    by_group = {g: v["mean"] for g, v in summary["abstain_p_by_group"].items()
-                if not math.isnan(v["mean"]) and (ranked is None or g in ranked)}
-    best_g = max(by_group, key=by_group.get) if by_group else None
-    summary["best_abstain_p_group"] = {"group": best_g, "mean": by_group.get(best_g, math.nan)}
-    for g, v in summary["abstain_p_by_group"].items():  # how far each group is from the best one
-        v["gap_to_best"] = by_group[best_g] - v["mean"] if best_g and not math.isnan(v["mean"]) else math.nan
-    for spec in contrasts:
-        name, a, b = spec["name"], spec["a"], spec["b"]
-        signal, regime = spec.get("signal", "abstain_p"), spec.get("regime", "cross")
-        for m in (a, b):
-            if m not in rows_by_model:
-                raise TilelliError(f"auroc.contrasts '{name}': model '{m}' is not in probe.models")
-        rows_a, rows_b = _aligned(rows_by_model[a], rows_by_model[b], name)
-        keep_a, y = contrast_rows(rows_a, regime)
-        keep_b, _ = contrast_rows(rows_b, regime)
-        sa, sb = oriented(keep_a, signal), oriented(keep_b, signal)
-        comp = _compare(y, sa, sb, cfg)
-        summary["contrasts"][name] = {"a": a, "b": b, "signal": signal, "regime": regime,
-                                      "auroc_a": stats.auroc(y, sa), "auroc_b": stats.auroc(y, sb),
-                                      **{k: comp[k] for k in ("delta", "lo", "hi", "p")}}
-    return summary
+    out: dict = {s: {k: _pooled_cell([m[k][s] for m in members], cfg) for k in CONTRASTS} for s in REPORTED}
+    out["vs_surface"] = {s: {k: paired_cell([m[k][s] for m in members], [m[k][SURFACE] for m in members], cfg,
+                                            per_seed=False) for k in CONTRASTS} for s in SIGNALS}
+    return out
 
 
-def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig,
-                 contrasts: list[dict] = (), groups: dict[str, list[str]] | None = None,
-                 ranked: list[str] | None = None) -> tuple[dict, dict]:
-    """(metrics/auroc.json content, per-model tests) with NaN written as null."""
-    for m in rows_by_model:
-        if m in RESERVED:
-            raise TilelliError(f"model name '{m}' is reserved in metrics/auroc.json; rename it")
+def _members(name: str, groups: dict[str, list[str]], spec: str) -> list[str]:
+    if name in groups:
+        return groups[name]
+    if any(name in ms for ms in groups.values()):
+        return [name]
+    raise TilelliError(f"auroc.contrasts '{spec}': '{name}' is neither a probe group "
+                       f"({', '.join(groups)}) nor a probed model")
+
+
+def _pair_up(a: list[str], b: list[str], spec: str) -> tuple[list[str], list[str]]:
+    """Seeds pair by position; a single model pairs with every seed of the other side."""
+    if len(a) == len(b):
+        return a, b
+    if len(a) == 1 or len(b) == 1:
+        return a * len(b) if len(a) == 1 else a, b * len(a) if len(b) == 1 else b
+    raise TilelliError(f"auroc.contrasts '{spec}': {len(a)} seeds against {len(b)}; pairing needs equal counts")
+
+
+def group_contrast(spec: dict, scored: dict, groups: dict[str, list[str]], cfg: ReportConfig) -> dict:
+    """{a, b, signal, regime, auroc_a, auroc_b, delta, lo, hi, p, n_seeds, per_seed} for one params entry."""
+    a, b, signal, regime = _contrast_members(spec, groups)
+    da, db = [scored[m][regime][signal] for m in a], [scored[m][regime][signal] for m in b]
+    return {"a": spec["a"], "b": spec["b"], "signal": signal, "regime": regime,
+            "auroc_a": float(np.mean([d.auroc for d in da])), "auroc_b": float(np.mean([d.auroc for d in db])),
+            **paired_cell(da, db, cfg)}
+
+
+def best_variant(group_metrics: dict, scored: dict, groups: dict[str, list[str]], ranked: list[str],
+                 reference: str | None, cfg: ReportConfig) -> dict:
+    """The ranked variant with the best pooled cross abstain_p, the ceiling flag, reference vs each other.
+
+    {reference, best, best_auroc: {auroc, lo, hi, n_seeds}, ceiling, ceiling_at,
+     vs_<reference>: {variant: paired cell of reference minus variant}}
+    """
+    cells = {v: group_metrics[v]["abstain_p"][CROSS] for v in ranked}
+    finite = [v for v in ranked if not math.isnan(cells[v]["auroc"])]
+    best = max(finite, key=lambda v: cells[v]["auroc"]) if finite else None  # ties -> params order
+    out = {"reference": reference, "best": best,
+           "best_auroc": {k: cells[best][k] for k in ("auroc", "lo", "hi", "n_seeds")} if best else None,
+           "ceiling": bool(finite and len(finite) == len(ranked) and all(cells[v]["lo"] >= cfg.ceiling for v in ranked)),
+           "ceiling_at": cfg.ceiling}
+    if reference:
+        out[f"vs_{reference}"] = {}
+        for v in ranked:
+            if v != reference:
+                a, b = _pair_up(groups[reference], groups[v], f"vs_{reference}.{v}")
+                out[f"vs_{reference}"][v] = paired_cell([scored[m][CROSS]["abstain_p"] for m in a],
+                                                        [scored[m][CROSS]["abstain_p"] for m in b], cfg)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole report
+# ---------------------------------------------------------------------------------------------
+def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contrasts: list[dict] = (),
+                 groups: dict[str, list[str]] | None = None, ranked: list[str] | None = None,
+                 reference: str | None = None) -> tuple[dict, dict]:
+    """(metrics/auroc.json content, per-model tests) with NaN written as null.
+
+    metrics = {<model>: model_report metrics, groups: {<group>: {members, ...group_report}},
+               summary: {contrasts: {name: group_contrast}, best_variant: best_variant or None}}
+    `groups` defaults to each model alone; `ranked` (the variants compared for the best abstain
+    head) and `reference` (the weight-0 variant) name groups.
+    """
+    groups = groups or {m: [m] for m in rows_by_model}
+    _check_inputs(rows_by_model, groups, contrasts, list(ranked or []), reference)
+    rows_by_model = _align(rows_by_model)
+    scored = {m: score(rows, cfg) for m, rows in rows_by_model.items()}
     metrics, tests = {}, {}
-    for m, rows in rows_by_model.items():
-        metrics[m], tests[m] = model_report(rows, cfg)
-    metrics["summary"] = cross_model_summary(rows_by_model, metrics, list(contrasts), cfg, groups, ranked)
+    for m in rows_by_model:
+        metrics[m], tests[m] = model_report(scored[m], cfg)
+    metrics["groups"] = {g: {"members": list(ms), **group_report([scored[m] for m in ms], cfg)}
+                         for g, ms in groups.items()}
+    metrics["summary"] = {
+        "contrasts": {spec["name"]: group_contrast(spec, scored, groups, cfg) for spec in contrasts},
+        "best_variant": best_variant(metrics["groups"], scored, groups, list(ranked), reference, cfg)
+        if ranked else None,
+    }
     return nan_to_none(metrics), nan_to_none(tests)
+
+
+def _check_inputs(rows_by_model: dict, groups: dict, contrasts, ranked: list[str], reference: str | None) -> None:
+    """Every naming error before any statistics: reserved names, groups, ranked variants, contrasts."""
+    if not rows_by_model:
+        raise TilelliError("no models to report")
+    reserved = [m for m in list(rows_by_model) + list(groups) if m in RESERVED]
+    if reserved:
+        raise TilelliError(f"name '{reserved[0]}' is reserved in metrics/auroc.json; rename it")
+    unknown = sorted({m for ms in groups.values() for m in ms} - set(rows_by_model))
+    if unknown:
+        raise TilelliError(f"group member(s) {', '.join(unknown)} were not probed")
+    missing = [g for g in ranked + ([reference] if reference and ranked else []) if g not in groups]
+    if missing:
+        raise TilelliError(f"variant(s) {', '.join(missing)} to rank are not probe groups ({', '.join(groups)})")
+    for v in ranked if reference else []:
+        _pair_up(groups[reference], groups[v], f"vs_{reference}.{v}")
+    names = [spec.get("name") for spec in contrasts]
+    if len(set(names)) != len(names):
+        raise TilelliError("auroc.contrasts: names must be unique")
+    for spec in contrasts:
+        _contrast_members(spec, groups)
+
+
+def _contrast_members(spec: dict, groups: dict[str, list[str]]) -> tuple[list[str], list[str], str, str]:
+    """(a members, b members paired by position, signal, regime) of one auroc.contrasts entry."""
+    name = spec.get("name")
+    if not name or "a" not in spec or "b" not in spec:
+        raise TilelliError(f"auroc.contrasts: every entry needs name, a and b (got {spec})")
+    signal, regime = spec.get("signal", "abstain_p"), spec.get("regime", CROSS)
+    if signal not in REPORTED or regime not in CONTRASTS:
+        raise TilelliError(f"auroc.contrasts '{name}': unknown signal '{signal}' or regime '{regime}'")
+    a, b = _pair_up(_members(spec["a"], groups, name), _members(spec["b"], groups, name), name)
+    return a, b, signal, regime
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,11 +351,14 @@ def _rate(hits: int, n: int, ci: float) -> dict:
     return {"hits": int(hits), "n": int(n), "rate": hits / n if n else math.nan, "lo": lo, "hi": hi}
 
 
-def _aurc(rows: list[dict]) -> dict:
-    """AURC of abstain_p (answer lowest first; error = expected abstain) and the random-order AURC."""
-    score = np.array([math.nan if r["abstain_p"] is None else r["abstain_p"] for r in rows], dtype=float)
+def abstain_risk_coverage(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """stats.risk_coverage of abstain_p: answer the lowest abstain_p first; error = expected abstain.
+
+    The one definition the AURC metric (`behaviour`) and the risk-coverage figure both use.
+    """
+    score = np.array([math.nan if r.get("abstain_p") is None else r["abstain_p"] for r in rows], dtype=float)
     error = np.array([r["expected"] == "abstain" for r in rows], dtype=float)
-    return {"aurc": stats.risk_coverage(score, error)[3], "random": float(error.mean())}
+    return stats.risk_coverage(score, error)
 
 
 def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float = 0.95) -> dict:
@@ -198,6 +367,7 @@ def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float =
     {probe: {refusal_on_answerable, idk_on_abstain, loop}, abstain_p_aurc: {aurc, random},
      gates: {set: {abstained, refused}}}, each rate leaf {hits, n, rate, lo, hi} with a Wilson CI. The held-out IDK gate counts
     `abstained` (the template itself); the false-inability rate counts `refused` (any refusal).
+    The random-order AURC equals the share of prompts that expect abstention.
     """
     answerable = [r for r in rows if r["expected"] == "answer"]
     abstain = [r for r in rows if r["expected"] == "abstain"]
@@ -205,7 +375,7 @@ def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float =
         "refusal_on_answerable": _rate(sum(r["label"] == "refusal" for r in answerable), len(answerable), ci),
         "idk_on_abstain": _rate(sum(r["label"] == "refusal" for r in abstain), len(abstain), ci),
         "loop": _rate(sum(r["label"] == "loop" for r in rows), len(rows), ci),
-    }, "abstain_p_aurc": _aurc(rows), "gates": {}}
+    }, "abstain_p_aurc": {"aurc": abstain_risk_coverage(rows)[3], "random": len(abstain) / len(rows)}, "gates": {}}
     for name in sorted({g["set"] for g in gate_rows or []}):
         g_rows = [g for g in gate_rows if g["set"] == name]
         out["gates"][name] = {

@@ -1,70 +1,84 @@
-"""Claim gates: every published claim (positive or negative) as a rule on a measured metric.
+"""Claim verdicts: each published claim, one rule from the publication, three possible verdicts.
 
 claims.yaml holds a list under `claims:`; each entry
 
-    id: n3_not_liftable
-    statement: "The abstain head is not liftable: spliced onto v4 its AUROC drops."
-    kind: negative                                 # positive | negative (what the study says)
-    metric: metrics/auroc.json:summary.contrasts.splice_vs_joint.delta   # or a list of such refs
-    expected:
-      paper: {rule: ["< 0", "ci_excludes 0"], published: "0.76 -> 0.54"}
-      tiny:  {rule: "< 0"}
+    id: joint_head_auroc
+    statement: "The jointly trained abstain head reaches a cross-regime AUROC of about 0.76."
+    kind: positive                      # positive | negative (what the study says) | control (ours)
+    published: "0.76"                   # the published figure, as the publication states it
+    metric: metrics/auroc.json:groups.v7.abstain_p.cross      # a node, or a list of nodes
+    rule: {test: equivalence, target: 0.76, margin: 0.15}
+    why: "about X: ..."                 # where the rule and its margin come from
+    expected:                           # the pre-registered verdict per profile, with its reason
+      paper: {verdict: REPRODUCED, reason: "the published figure"}
+      tiny:  {verdict: NOT REPRODUCED, reason: "..."}
 
-A metric ref is `<file relative to the metrics root>:<dotted key path>`. With a list of refs,
-every value must satisfy every rule. Rules (a string, or a list that must all hold):
+The rule is the same for every profile: it comes from the publication, never from a run. What
+differs per profile is only the expected verdict. `verify` exits non-zero when any verdict differs
+from its expectation or any metric is missing, so CI goes red exactly when a change moves a
+claim across a verdict boundary, and the author must change the expectation in the same commit.
 
-    >= x   > x   <= x   < x   == x   != x     numeric comparison
-    between [lo, hi]                           lo <= value <= hi
-    equals v                                   equality with a YAML scalar (v8b, true, 0, ...)
-    ci_includes x   /   ci_excludes x          on the value's CI: sibling keys lo and hi of a
-                                               point key (auroc, delta, rate, value, mean)
-    p_value < a   /   p_value >= a   (<=, >)    the value must be a probability in [0, 1]
+Verdicts: REPRODUCED, NOT REPRODUCED, INCONCLUSIVE (the evidence straddles the rule's boundary),
+and MISSING (a metric could not be read: never an acceptable verdict). Tests (each on a metric
+node {point, lo, hi}; the point is the first of auroc/delta/rate/value/mean, or `field:`):
 
-A claim FAILS when its rule is false, and also when any metric it needs is missing, null
-(not computable, e.g. NaN) or of the wrong type: a gate must never pass on missing evidence.
-The "published" column shows the paper figure under every profile, so a tiny report says plainly
-where it differs. `verify_claims` returns one result per claim; `claims_markdown` and `claims_json` render
-results/claims.md and metrics/claims.json.
+    equivalence {target, margin}   CI inside [t-m, t+m] -> R; CI disjoint from it -> N; else I
+    above {bound}                  lo > bound -> R; hi < bound -> N; else I       (CI bounds)
+    below {bound}                  hi < bound -> R; lo > bound -> N; else I
+    count {op, n}                  exact comparison of an integer (a count on a fixed prompt set)
+    equals {value}                 exact equality (e.g. proven == false)
+    not_significant {alpha, min_n} node {p, n_a, n_b}: n < min_n -> I; p >= alpha -> R; else N
+    near_chance {margin, regime_margin, signals, exempt}
+                                   node = one model's AUROC table: every signal's cross CI inside
+                                   [0.5-m, 0.5+m] and (with regime_margin) no regime's CI disjoint
+                                   from [0.5-rm, 0.5+rm] (exempt: {signal: [regime]}) -> R;
+                                   any of them disjoint -> N; else I
+    dominates {field, ceiling}     node {field: {name: {delta, lo, hi}}, ceiling: bool}: every
+                                   delta CI above 0 -> R; any below 0 -> N; at ceiling or else -> I
+
+With a list of metrics, the verdicts combine: any N -> N, all R -> R, otherwise I.
 """
 from __future__ import annotations
 
-import json
 import math
-import re
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from tilelli.errors import TilelliError
+from tilelli.io import read_json
 
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING = "REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE", "MISSING"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+CODE = {REPRODUCED: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: -1}   # numeric, so `dvc metrics diff` shows moves
+# A control (beyond the publication) "holds" rather than "reproduces".
+CONTROL_WORDS = {REPRODUCED: "HOLDS", NOT_REPRODUCED: "DOES NOT HOLD", INCONCLUSIVE: "INCONCLUSIVE", MISSING: MISSING}
+KINDS = ("positive", "negative", "control")
 POINT_KEYS = ("auroc", "delta", "rate", "value", "mean")
-KINDS = ("positive", "negative")
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_RULES = {
-    "compare": re.compile(rf"^(>=|<=|==|!=|>|<)\s*({_NUM})$"),
-    "between": re.compile(rf"^between\s*\[\s*({_NUM})\s*,\s*({_NUM})\s*\]$"),
-    "equals": re.compile(r"^equals\s+(.+)$"),
-    "ci": re.compile(rf"^ci_(includes|excludes)\s+({_NUM})$"),
-    "p_value": re.compile(rf"^p_value\s*(>=|<=|>|<)\s*({_NUM})$"),
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+TESTS = {  # test -> required rule keys
+    "equivalence": ("target", "margin"), "above": ("bound",), "below": ("bound",), "count": ("op", "n"),
+    "equals": ("value",), "not_significant": ("alpha", "min_n"), "near_chance": ("margin", "signals"),
+    "dominates": ("field",),
 }
-_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-        "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+class Missing(Exception):
+    """A metric the rule needs is absent, null or of the wrong type."""
 
 
 @dataclass
-class Measured:
+class Evidence:
+    """One metric's verdict and what the report shows of it."""
     ref: str
-    value: object = None
+    verdict: str
+    text: str           # "0.512 [0.41, 0.62]" or "MISSING (...)"
+    why: str = ""       # why it is not REPRODUCED, one phrase
+    point: float | None = None
     lo: float | None = None
     hi: float | None = None
-    missing: str | None = None  # why the value could not be read
-
-    def text(self) -> str:
-        if self.missing:
-            return f"MISSING ({self.missing})"
-        v = f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value)
-        return v + (f" [{self.lo:.3g}, {self.hi:.3g}]" if self.lo is not None else "")
 
 
 @dataclass
@@ -72,66 +86,33 @@ class ClaimResult:
     id: str
     statement: str
     kind: str
-    rules: list[str]
-    measured: list[Measured]
-    passed: bool
-    reason: str
-    published: object = None
-    note: str = ""
+    published: str
+    rule: dict
+    why_rule: str
+    evidence: list[Evidence]
+    verdict: str
+    expected: str
+    reason: str                       # the pre-registered reason for the expected verdict
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def as_expected(self) -> bool:
+        return self.verdict == self.expected
+
+    def word(self, verdict: str | None = None) -> str:
+        v = verdict or self.verdict
+        return CONTROL_WORDS[v] if self.kind == "control" else v
 
 
-def parse_rule(rule: str) -> tuple[str, tuple]:
-    """('compare'|'between'|'equals'|'ci'|'p_value', args); TilelliError on unknown syntax."""
-    text = str(rule).strip()
-    for kind, rx in _RULES.items():
-        m = rx.match(text)
-        if m:
-            if kind == "equals":
-                return kind, (yaml.safe_load(m.group(1)),)
-            if kind in ("compare", "p_value"):
-                return kind, (m.group(1), float(m.group(2)))
-            if kind == "ci":
-                return kind, (m.group(1), float(m.group(2)))
-            lo, hi = float(m.group(1)), float(m.group(2))
-            if lo > hi:
-                raise TilelliError(f"rule '{text}': lower bound above upper bound")
-            return kind, (lo, hi)
-    raise TilelliError(f"unknown rule '{text}' (see tilelli/eval/claims.py for the grammar)")
-
-
+# ---------------------------------------------------------------------------------------------
+# Reading metrics
+# ---------------------------------------------------------------------------------------------
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def check_rule(rule: str, m: Measured) -> tuple[bool, str]:
-    """(holds, reason) for one rule against one measured value."""
-    if m.missing:
-        return False, f"{m.ref}: {m.missing}"
-    kind, args = parse_rule(rule)
-    v = m.value
-    if kind == "equals":
-        ok = v == args[0] and isinstance(v, bool) == isinstance(args[0], bool)  # true is not 1
-        return ok, "" if ok else f"{v!r} is not {args[0]!r}"
-    if not _is_number(v):
-        return False, f"{m.ref}: {v!r} is not a number"
-    if kind == "compare":
-        ok = _OPS[args[0]](v, args[1])
-    elif kind == "between":
-        ok = args[0] <= v <= args[1]
-    elif kind == "p_value":
-        if not 0.0 <= v <= 1.0:
-            return False, f"{m.ref}: {v} is not a p-value"
-        ok = _OPS[args[0]](v, args[1])
-    else:  # ci
-        if m.lo is None or m.hi is None:
-            return False, f"{m.ref}: no confidence interval (sibling lo/hi) next to this value"
-        inside = m.lo <= args[1] <= m.hi
-        ok = inside if args[0] == "includes" else not inside
-    return ok, "" if ok else f"{m.text()} fails '{rule}'"
-
-
 class MetricStore:
-    """Reads `file:dotted.path` refs under a root, caching each JSON file."""
+    """Reads `file:dotted.path` refs under a root, caching each JSON file. Raises Missing."""
 
     def __init__(self, root):
         self.root = Path(root)
@@ -140,44 +121,220 @@ class MetricStore:
     def _load(self, rel: str):
         if rel not in self._files:
             path = self.root / rel
-            if not path.is_file():
-                self._files[rel] = TilelliError(f"{rel} not found (did its stage run?)")
-            else:
-                try:
-                    self._files[rel] = json.loads(path.read_text(encoding="utf-8"))
-                except json.JSONDecodeError as e:
-                    self._files[rel] = TilelliError(f"{rel} is not valid JSON ({e.msg})")
+            try:
+                self._files[rel] = read_json(path)
+            except TilelliError as e:  # missing or malformed: the claim's verdict is MISSING
+                self._files[rel] = Missing(f"{e} (did its stage run?)")
         return self._files[rel]
 
-    def read(self, ref: str) -> Measured:
+    def read(self, ref: str):
         if ":" not in ref:
             raise TilelliError(f"metric ref '{ref}' must look like 'metrics/file.json:key.path'")
         rel, dotted = ref.split(":", 1)
         node = self._load(rel)
-        if isinstance(node, TilelliError):
-            return Measured(ref, missing=str(node))
-        parent, keys = None, dotted.split(".")
+        if isinstance(node, Missing):
+            raise node
+        keys = [k for k in dotted.split(".") if k]
         for i, k in enumerate(keys):
             if not isinstance(node, dict) or k not in node:
                 where = ".".join(keys[:i]) or "<top>"
-                have = ", ".join(sorted(node)[:8]) if isinstance(node, dict) else type(node).__name__
-                return Measured(ref, missing=f"key '{k}' not found under {where} in {rel} (has: {have})")
-            parent, node = node, node[k]
+                raise Missing(f"key '{'.'.join(keys[:i + 1])}' not found in {rel} (under {where})")
+            node = node[k]
         if node is None:
-            return Measured(ref, missing="value is null (not computed)")
-        if isinstance(node, (dict, list)):
-            return Measured(ref, missing="points at a table, not a value")
-        lo = hi = None
-        if keys[-1] in POINT_KEYS and _is_number(parent.get("lo")) and _is_number(parent.get("hi")):
-            lo, hi = float(parent["lo"]), float(parent["hi"])
-        return Measured(ref, node, lo, hi)
+            raise Missing(f"{ref}: value is null (not computed)")
+        return node
+
+
+def _num(node: dict, key: str, ref: str) -> float:
+    v = node.get(key) if isinstance(node, dict) else None
+    if not _is_number(v):
+        raise Missing(f"{ref}: '{key}' is {'absent' if v is None else repr(v)}, not a number")
+    return float(v)
+
+
+def _interval(node, ref: str, key: str | None = None) -> tuple[float, float, float]:
+    """(point, lo, hi) of a metric node {auroc|delta|rate|value|mean, lo, hi}."""
+    if not isinstance(node, dict):
+        raise Missing(f"{ref}: expected a node with a value and its CI (lo, hi), got {node!r}")
+    key = key or next((k for k in POINT_KEYS if k in node), None)
+    if key is None:
+        raise Missing(f"{ref}: no value key ({', '.join(POINT_KEYS)}) in this node")
+    return _num(node, key, ref), _num(node, "lo", ref), _num(node, "hi", ref)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) >= 0.001 or x == 0 else f"{x:.2e}"
+
+
+def _ci_text(p, lo, hi) -> str:
+    return f"{_fmt(p)} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests
+# ---------------------------------------------------------------------------------------------
+def _band(lo: float, hi: float, a: float, b: float) -> str:
+    """Verdict of a CI [lo, hi] against the band [a, b]: inside R, disjoint N, straddling I."""
+    if a <= lo and hi <= b:
+        return REPRODUCED
+    if hi < a or lo > b:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def _ev(ref, verdict, text, why="", p=None, lo=None, hi=None) -> Evidence:
+    return Evidence(ref, verdict, text, "" if verdict == REPRODUCED else why, p, lo, hi)
+
+
+def _equivalence(node, ref, rule) -> list[Evidence]:
+    p, lo, hi = _interval(node, ref, rule.get("field"))
+    t, m = float(rule["target"]), float(rule["margin"])
+    v = _band(lo, hi, t - m, t + m)
+    why = {NOT_REPRODUCED: f"CI outside [{t - m:.2f}, {t + m:.2f}]",
+           INCONCLUSIVE: f"CI straddles the band [{t - m:.2f}, {t + m:.2f}]"}.get(v, "")
+    return [_ev(ref, v, _ci_text(p, lo, hi), why, p, lo, hi)]
+
+
+def _above(node, ref, rule, sign=+1) -> list[Evidence]:
+    p, lo, hi = _interval(node, ref, rule.get("field"))
+    b = float(rule["bound"])
+    if sign > 0:
+        v = REPRODUCED if lo > b else NOT_REPRODUCED if hi < b else INCONCLUSIVE
+        why = {NOT_REPRODUCED: f"CI below {b:g}", INCONCLUSIVE: f"CI includes {b:g}"}.get(v, "")
+    else:
+        v = REPRODUCED if hi < b else NOT_REPRODUCED if lo > b else INCONCLUSIVE
+        why = {NOT_REPRODUCED: f"CI above {b:g}", INCONCLUSIVE: f"CI includes {b:g}"}.get(v, "")
+    return [_ev(ref, v, _ci_text(p, lo, hi), why, p, lo, hi)]
+
+
+def _count(node, ref, rule) -> list[Evidence]:
+    if not isinstance(node, int) or isinstance(node, bool):
+        raise Missing(f"{ref}: {node!r} is not a count")
+    ok = _OPS[rule["op"]](node, rule["n"])
+    return [_ev(ref, REPRODUCED if ok else NOT_REPRODUCED, str(node), f"not {rule['op']} {rule['n']}", float(node))]
+
+
+def _equals(node, ref, rule) -> list[Evidence]:
+    want = rule["value"]
+    ok = node == want and isinstance(node, bool) == isinstance(want, bool)  # true is not 1
+    return [_ev(ref, REPRODUCED if ok else NOT_REPRODUCED, str(node).lower() if isinstance(node, bool) else str(node),
+                f"is not {want!r}")]
+
+
+def _not_significant(node, ref, rule) -> list[Evidence]:
+    p = _num(node, "p", ref)
+    if not 0.0 <= p <= 1.0:
+        raise Missing(f"{ref}: p = {p} is not a probability")
+    n = min(int(_num(node, "n_a", ref)), int(_num(node, "n_b", ref)))
+    text = f"p = {_fmt(p)} (n = {int(node['n_a'])} vs {int(node['n_b'])})"
+    if n < int(rule["min_n"]):
+        return [_ev(ref, INCONCLUSIVE, text, f"fewer than {rule['min_n']} seeds per arm", p)]
+    alpha = float(rule["alpha"])
+    v = REPRODUCED if p >= alpha else NOT_REPRODUCED
+    return [_ev(ref, v, text, f"significant at {alpha:g}", p)]
+
+
+def _near_chance(node, ref, rule) -> list[Evidence]:
+    """Pooled ("cross") CI inside [0.5 - m, 0.5 + m]; per regime, no CI disjoint from the wider band."""
+    if not isinstance(node, dict):
+        raise Missing(f"{ref}: expected a model's AUROC table")
+    m, rm = float(rule["margin"]), rule.get("regime_margin")
+    exempt = rule.get("exempt") or {}
+    out = []
+    for s in rule["signals"]:
+        table = node.get(s)
+        if not isinstance(table, dict):
+            raise Missing(f"{ref}.{s}: no AUROC table for this signal")
+        p, lo, hi = _interval(table.get("cross"), f"{ref}.{s}.cross", "auroc")
+        v = _band(lo, hi, 0.5 - m, 0.5 + m)
+        why = f"{s} pooled CI {'outside' if v == NOT_REPRODUCED else 'straddles'} [{0.5 - m:.2f}, {0.5 + m:.2f}]"
+        text = f"{s} {_ci_text(p, lo, hi)}"
+        if rm is not None:
+            separating = []
+            for regime in rule.get("regimes") or [k for k in table if k != "cross"]:
+                if regime in exempt.get(s, ()):
+                    continue
+                rp, rlo, rhi = _interval(table.get(regime), f"{ref}.{s}.{regime}", "auroc")
+                if _band(rlo, rhi, 0.5 - float(rm), 0.5 + float(rm)) == NOT_REPRODUCED:
+                    separating.append(f"{regime} {_ci_text(rp, rlo, rhi)}")
+            if separating:
+                v = NOT_REPRODUCED
+                why = f"{s} separates a regime (CI outside [{0.5 - rm:.2f}, {0.5 + rm:.2f}]): " + "; ".join(separating)
+                text += "; separates " + "; ".join(separating)
+        out.append(_ev(f"{ref}.{s}", v, text, why, p, lo, hi))
+    return out
+
+
+def _dominates(node, ref, rule) -> list[Evidence]:
+    """Every delta (reference minus other) has its CI above 0; INCONCLUSIVE at ceiling."""
+    table = node.get(rule["field"]) if isinstance(node, dict) else None
+    if not isinstance(table, dict) or not table:
+        raise Missing(f"{ref}.{rule['field']}: no comparisons")
+    out = []
+    for name, cell in table.items():
+        p, lo, hi = _interval(cell, f"{ref}.{rule['field']}.{name}", "delta")
+        v = REPRODUCED if lo > 0 else NOT_REPRODUCED if hi < 0 else INCONCLUSIVE
+        why = {NOT_REPRODUCED: f"{name} is better", INCONCLUSIVE: f"no significant difference from {name}"}.get(v, "")
+        out.append(_ev(f"{ref}.{name}", v, f"vs {name}: {_ci_text(p, lo, hi)}", why, p, lo, hi))
+    ceiling = rule.get("ceiling")
+    if ceiling and node.get(ceiling) is True:
+        for e in out:
+            if e.verdict != NOT_REPRODUCED:
+                e.verdict, e.why = INCONCLUSIVE, "at ceiling: every variant's CI lower bound >= 0.95"
+    return out
+
+
+_RUN = {"equivalence": _equivalence, "above": _above, "below": lambda n, r, x: _above(n, r, x, -1),
+        "count": _count, "equals": _equals, "not_significant": _not_significant,
+        "near_chance": _near_chance, "dominates": _dominates}
+
+
+def combine(verdicts: list[str]) -> str:
+    if not verdicts or MISSING in verdicts:
+        return MISSING
+    if NOT_REPRODUCED in verdicts:
+        return NOT_REPRODUCED
+    return REPRODUCED if all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
+
+
+def evaluate(rule: dict, refs: list[str], store: MetricStore) -> tuple[str, list[Evidence]]:
+    """(verdict, evidence) of one rule over its metric refs."""
+    evidence = []
+    for ref in refs:
+        try:
+            evidence += _RUN[rule["test"]](store.read(ref), ref, rule)
+        except Missing as e:
+            evidence.append(Evidence(ref, MISSING, f"MISSING ({e})", str(e)))
+    return combine([e.verdict for e in evidence]), evidence
+
+
+# ---------------------------------------------------------------------------------------------
+# claims.yaml
+# ---------------------------------------------------------------------------------------------
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _check_rule(cid: str, rule) -> None:
+    if not isinstance(rule, dict) or rule.get("test") not in TESTS:
+        raise TilelliError(f"claim '{cid}': rule needs test: one of {', '.join(TESTS)}")
+    missing = [k for k in TESTS[rule["test"]] if k not in rule]
+    if missing:
+        raise TilelliError(f"claim '{cid}': rule '{rule['test']}' needs {', '.join(missing)}")
+    if rule["test"] == "count" and rule["op"] not in _OPS:
+        raise TilelliError(f"claim '{cid}': count op must be one of {', '.join(_OPS)}")
+    if rule["test"] in ("equivalence", "near_chance") and not float(rule["margin"]) > 0:
+        raise TilelliError(f"claim '{cid}': margin must be > 0")
 
 
 def load_claims(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise TilelliError(f"{path}: claims file not found")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise TilelliError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     claims = doc.get("claims") if isinstance(doc, dict) else None
     if not isinstance(claims, list) or not claims:
         raise TilelliError(f"{path}: expected a non-empty list under 'claims:'")
@@ -187,21 +344,17 @@ def load_claims(path) -> list[dict]:
         if not cid or cid in seen:
             raise TilelliError(f"{path}: every claim needs a unique id (problem at {cid!r})")
         seen.add(cid)
-        for key in ("statement", "kind", "metric", "expected"):
+        for key in ("statement", "kind", "published", "metric", "rule", "why", "expected"):
             if key not in c:
                 raise TilelliError(f"{path}: claim '{cid}' has no '{key}'")
         if c["kind"] not in KINDS:
-            raise TilelliError(f"{path}: claim '{cid}': kind must be positive or negative")
+            raise TilelliError(f"{path}: claim '{cid}': kind must be one of {', '.join(KINDS)}")
+        _check_rule(cid, c["rule"])
         for prof, exp in c["expected"].items():
-            if not isinstance(exp, dict) or "rule" not in exp:
-                raise TilelliError(f"{path}: claim '{cid}', profile '{prof}': needs a 'rule'")
-            for r in _as_list(exp["rule"]):
-                parse_rule(r)  # syntax errors surface at load time, naming nothing silently
+            if not isinstance(exp, dict) or exp.get("verdict") not in VERDICTS or not exp.get("reason"):
+                raise TilelliError(f"{path}: claim '{cid}', profile '{prof}': needs verdict "
+                                   f"({' | '.join(VERDICTS)}) and a one-line reason")
     return claims
-
-
-def _as_list(x) -> list:
-    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def verify_claims(claims: list[dict], metrics_root, profile: str) -> list[ClaimResult]:
@@ -209,51 +362,109 @@ def verify_claims(claims: list[dict], metrics_root, profile: str) -> list[ClaimR
     results = []
     for c in claims:
         if profile not in c["expected"]:
-            raise TilelliError(f"claim '{c['id']}' has no expectation for profile '{profile}'")
+            raise TilelliError(f"claim '{c['id']}' has no expected verdict for profile '{profile}'")
         exp = c["expected"][profile]
-        rules = [str(r) for r in _as_list(exp["rule"])]
-        measured = [store.read(ref) for ref in _as_list(c["metric"])]
-        reasons = []
-        for m in measured:
-            for r in rules:
-                ok, why = check_rule(r, m)
-                if not ok:
-                    reasons.append(why)
-        results.append(ClaimResult(c["id"], c["statement"], c["kind"], rules, measured,
-                                   passed=not reasons, reason="; ".join(dict.fromkeys(reasons)),
-                                   published=exp.get("published", c["expected"].get("paper", {}).get("published")),
-                                   note=str(exp.get("note", ""))))
+        verdict, evidence = evaluate(c["rule"], _as_list(c["metric"]), store)
+        results.append(ClaimResult(c["id"], c["statement"], c["kind"], str(c["published"]), c["rule"],
+                                   str(c["why"]), evidence, verdict, exp["verdict"], str(exp["reason"])))
     return results
 
 
-def claims_json(results: list[ClaimResult], profile: str) -> dict:
-    out = {"profile": profile, "n_claims": len(results), "n_pass": sum(r.passed for r in results),
-           "n_fail": sum(not r.passed for r in results), "all_pass": all(r.passed for r in results),
-           "claims": {}}
+def mismatches(results: list[ClaimResult]) -> list[str]:
+    """One line per claim whose verdict is not the pre-registered one (MISSING never is)."""
+    lines = []
     for r in results:
-        entry = {"pass": r.passed}
-        if len(r.measured) == 1 and _is_number(r.measured[0].value):
-            m = r.measured[0]
-            entry.update({"value": m.value, **({"lo": m.lo, "hi": m.hi} if m.lo is not None else {})})
+        if r.as_expected:
+            continue
+        missing = [e.why for e in r.evidence if e.verdict == MISSING]
+        if missing:
+            lines.append(f"{r.id}: metric missing: {missing[0]}")
         else:
-            entry["measured"] = [m.text() for m in r.measured]
-        if r.reason:
-            entry["reason"] = r.reason
+            why = "; ".join(dict.fromkeys(e.why for e in r.evidence if e.why))
+            lines.append(f"{r.id}: verdict {r.verdict}, expected {r.expected}" + (f" ({why})" if why else ""))
+    return lines
+
+
+def counts(results: list[ClaimResult]) -> dict[str, int]:
+    out = {v: 0 for v in VERDICTS + (MISSING,)}
+    for r in results:
+        out[r.verdict] += 1
+    return out
+
+
+def headline(results: list[ClaimResult], profile: str) -> str:
+    published = [r for r in results if r.kind != "control"]
+    n = counts(published)
+    parts = [f"{n[REPRODUCED]} reproduced", f"{n[NOT_REPRODUCED]} not reproduced", f"{n[INCONCLUSIVE]} inconclusive"]
+    if n[MISSING]:
+        parts.append(f"{n[MISSING]} missing")
+    controls = [r for r in results if r.kind == "control"]
+    ctrl = ""
+    if controls:
+        c = counts(controls)
+        ctrl = (f"; controls beyond the paper: {c[REPRODUCED]} hold, {c[NOT_REPRODUCED]} do not, "
+                f"{c[INCONCLUSIVE]} inconclusive")
+    bad = [r.id for r in results if not r.as_expected]
+    tail = "all as expected" if not bad else f"{len(bad)} NOT as expected: {', '.join(bad)}"
+    return f"{profile}: {', '.join(parts)} of {len(published)} published claims{ctrl}; {tail}"
+
+
+def claims_json(results: list[ClaimResult], profile: str) -> dict:
+    out = {"profile": profile, "n_claims": len(results), "counts": counts(results),
+           "all_as_expected": all(r.as_expected for r in results), "claims": {}}
+    for r in results:
+        entry = {"verdict": r.verdict, "expected": r.expected, "as_expected": r.as_expected,
+                 "verdict_code": CODE.get(r.verdict)}
+        if len(r.evidence) == 1 and r.evidence[0].point is not None:
+            e = r.evidence[0]
+            entry["value"] = e.point
+            if e.lo is not None:
+                entry.update(lo=e.lo, hi=e.hi)
+        else:
+            entry["evidence"] = [e.text for e in r.evidence]
         out["claims"][r.id] = entry
     return out
 
 
-def claims_markdown(results: list[ClaimResult], profile: str) -> str:
-    n_pass = sum(r.passed for r in results)
-    lines = [f"# Claim gates ({profile} profile): {n_pass}/{len(results)} pass\n",
-             "Written by `stages/verify.py` from `claims.yaml` and `metrics/*.json`. "
-             "Measured values show their 95% CI in brackets where one exists.\n",
-             "| claim | kind | statement | expected | published | measured | result |",
+def rule_text(rule: dict) -> str:
+    t = rule["test"]
+    if t == "equivalence":
+        return f"CI within {rule['target']} ± {rule['margin']}"
+    if t in ("above", "below"):
+        return f"CI {t} {rule['bound']}"
+    if t == "count":
+        return f"{rule['op']} {rule['n']}"
+    if t == "equals":
+        return f"= {str(rule['value']).lower()}"
+    if t == "not_significant":
+        return f"p ≥ {rule['alpha']} with ≥ {rule['min_n']} seeds per arm"
+    if t == "near_chance":
+        extra = f"; no regime CI outside 0.5 ± {rule['regime_margin']}" if rule.get("regime_margin") is not None else ""
+        return f"pooled CI within 0.5 ± {rule['margin']}{extra}"
+    return "every delta CI above 0 (inconclusive at ceiling)"
+
+
+def claims_table(results: list[ClaimResult]) -> str:
+    """claim | published | this run (CI) | rule | verdict | expected for this profile | as expected?"""
+    lines = ["| claim | published | this run (95% CI) | rule | verdict | expected (reason) | as expected? |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
-        measured = "<br>".join(f"`{m.ref.split(':', 1)[1]}` = {m.text()}" for m in r.measured)
-        verdict = "PASS" if r.passed else f"**FAIL**: {r.reason}"
-        expected = " and ".join(f"`{x}`" for x in r.rules) + (f" ({r.note})" if r.note else "")
-        lines.append(f"| {r.id} | {r.kind} | {r.statement} | {expected} | "
-                     f"{'' if r.published is None else r.published} | {measured} | {verdict} |")
+        run = "<br>".join(e.text for e in r.evidence).replace("|", "\\|")
+        verdict = f"**{r.word()}**"
+        why = "; ".join(dict.fromkeys(e.why for e in r.evidence if e.why))
+        if why and r.verdict != REPRODUCED:
+            verdict += f": {why}"
+        name = f"{r.id} ({r.kind})<br>{r.statement}"
+        lines.append(f"| {name} | {r.published} | {run} | {rule_text(r.rule)} | {verdict.replace('|', '/')} | "
+                     f"{r.word(r.expected)}: {r.reason} | {'yes' if r.as_expected else '**NO**'} |")
     return "\n".join(lines) + "\n"
+
+
+def claims_markdown(results: list[ClaimResult], profile: str, header: str = "") -> str:
+    return (f"# Claim verdicts ({profile} profile)\n\n{header}"
+            f"**{headline(results, profile)}.**\n\n"
+            "Written by `stages/verify.py` from `claims.yaml` and `metrics/*.json`. Each rule comes from "
+            "the publication and is the same for every profile; REPRODUCED / NOT REPRODUCED / "
+            "INCONCLUSIVE is decided by the 95% CI against the rule's boundary; the expected verdict per "
+            "profile is pre-registered in `claims.yaml` with its reason. Controls (kind `control`) go "
+            "beyond the published study.\n\n" + claims_table(results))

@@ -3,10 +3,10 @@
 Layout under the output directory (model names may contain "/", e.g. metacog/v7-s0):
     <model>/roc/<signal>.csv       fpr,tpr,threshold   cross contrast (30 in_domain vs 180 OOD);
                                    DVC plot data with explicit x/y columns
-    <model>/risk_coverage.csv      coverage,risk,threshold   abstain_p: answer the prompts with the
-                                   lowest abstain_p first; risk = share of answered prompts whose
-                                   expected behaviour is "abstain"
-    <model>/heatmap.png            signal x contrast AUROC, each cell annotated with its CI
+    <model>/risk_coverage.csv      coverage,risk,threshold   auroc_report.abstain_risk_coverage (the
+                                   AURC metric's own function): answer the lowest abstain_p first;
+                                   risk = share of answered prompts whose expected behaviour is "abstain"
+    <model>/heatmap.png            signal x contrast AUROC (signals and controls), each cell with its CI
     <model>/roc.png                cross-contrast ROC of every signal
     risk_coverage.png              abstain_p risk-coverage of every model, AURC in the legend
 """
@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tilelli.eval import stats  # noqa: E402
-from tilelli.eval.regimes import CONTRASTS, CROSS, SIGNALS, contrast_rows, oriented  # noqa: E402
+from tilelli.eval.auroc_report import abstain_risk_coverage  # noqa: E402  (the AURC metric's definition)
+from tilelli.eval.regimes import CONTRASTS, CROSS, REPORTED, contrast_rows, oriented  # noqa: E402
 
 _PNG_META = {"Software": None}  # no version string: identical bytes across runs
 
@@ -39,18 +40,11 @@ def _write_csv(path: Path, header: list[str], cols: list[np.ndarray]) -> None:
 def roc_curves(rows: list[dict], contrast: str = CROSS) -> dict[str, tuple]:
     keep, y = contrast_rows(rows, contrast)
     out = {}
-    for s in SIGNALS:
+    for s in REPORTED:
         scores = oriented(keep, s)
         if not np.isnan(scores).any():
             out[s] = stats.roc_points(y, scores)
     return out
-
-
-def abstain_risk_coverage(rows: list[dict]):
-    """(coverage, risk, thresholds, aurc); the same definition as auroc_report._aurc."""
-    score = np.array([np.nan if r["abstain_p"] is None else r["abstain_p"] for r in rows], dtype=float)
-    error = np.array([r["expected"] == "abstain" for r in rows], dtype=float)
-    return stats.risk_coverage(score, error)
 
 
 def write_plot_data(out_dir: Path, rows_by_model: dict[str, list[dict]]) -> None:
@@ -64,16 +58,16 @@ def write_plot_data(out_dir: Path, rows_by_model: dict[str, list[dict]]) -> None
 
 def heatmap(path: Path, name: str, metrics: dict) -> None:
     grid = np.array([[np.nan if metrics[s][k]["auroc"] is None else metrics[s][k]["auroc"]
-                      for k in CONTRASTS] for s in SIGNALS])
-    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
+                      for k in CONTRASTS] for s in REPORTED])
+    fig, ax = plt.subplots(figsize=(11, 6.5), dpi=100)
     im = ax.imshow(grid, cmap="RdBu_r", vmin=0.0, vmax=1.0, aspect="auto")
-    for i, s in enumerate(SIGNALS):
+    for i, s in enumerate(REPORTED):
         for j, k in enumerate(CONTRASTS):
             cell = metrics[s][k]
             text = "n/a" if cell["auroc"] is None else f"{cell['auroc']:.2f}\n[{cell['lo']:.2f},{cell['hi']:.2f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(CONTRASTS)), CONTRASTS, rotation=30, ha="right")
-    ax.set_yticks(range(len(SIGNALS)), SIGNALS)
+    ax.set_yticks(range(len(REPORTED)), REPORTED)
     ax.set_title(f"{name}: AUROC in_domain vs regime (95% bootstrap CI); 0.5 = chance")
     fig.colorbar(im, ax=ax, label="AUROC")
     fig.tight_layout()

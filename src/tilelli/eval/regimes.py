@@ -1,4 +1,4 @@
-"""The probe's fixed design: regimes, signals, baselines, and each signal's orientation.
+"""The probe's fixed design: regimes, signals, baselines, controls, and each signal's orientation.
 
 Positive class = OOD. Every signal has a sign fixed here, before any data is seen, so that a
 higher oriented score means "more OOD"; there is no post-hoc flipping (an AUROC below 0.5 is
@@ -7,24 +7,39 @@ reported as such, it means the signal points the wrong way). Confidence signals 
     max_softmax_last, max_softmax_mean   high = confident = in-domain       -> negated
     router_conf (1 - H/ln P)              high = decisive router = in-domain -> negated
     energy (mean logsumexp of logits)     high = low free energy = in-domain -> negated
-    entropy_mean, router_entropy_mean, router_entropy_var, abstain_p        -> as is
+    entropy_mean, router_entropy_var, abstain_p                             -> as is
 
-The 210 prompts are 7 regimes x 30. `in_domain` is the reference class, so a signal is
-compared on 7 contrasts: in_domain vs each of the 6 OOD regimes, and "cross" = in_domain vs all
-6 pooled (30 vs 180). The pre-registered "wins >= 4 of 7 regimes" counts these 7 contrasts.
+router_entropy_mean is not a signal of the report although the probe still writes it: router_conf
+= 1 - router_entropy_mean / ln P is a strictly decreasing transform of it, so after orientation
+both rank every prompt identically (equal AUROC in all 7 contrasts). Counting both would count
+one measurement twice in the router family and in the Holm family. The four published signals
+are max_softmax_last, max_softmax_mean, router_conf and router_entropy_var.
+
+Controls (this study's addition, not the published one's): `surface`, a logistic regression on
+trivial prompt features fitted on the training prompts, and `byte_length`, the prompt's length.
+Both are prompt-only (identical for every model) and oriented +1 (higher = more OOD). They are
+reported like signals, but are neither baselines nor candidates and are never in a Holm family;
+`surface` is the reference every signal must beat to show it reads more than the prompt's surface.
+
+The 210 prompts are 7 regimes x 30 (tilelli.data.prompts.REGIMES, the one definition).
+`in_domain` is the reference class, so a signal is compared on 7 contrasts: in_domain vs each of
+the 6 OOD regimes, and "cross" = in_domain vs all 6 pooled (30 vs 180). The pre-registered "wins
+>= 4 of 7 regimes" counts these 7 contrasts.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from tilelli.data.prompts import REGIMES
 from tilelli.errors import TilelliError
 
 IN_DOMAIN = "in_domain"
-OOD_REGIMES = ("ood_topic", "ood_style", "factual_misleading", "long_input",
-               "neo_false_inability", "gibberish")
-REGIMES = (IN_DOMAIN,) + OOD_REGIMES
+OOD_REGIMES = tuple(r for r in REGIMES if r != IN_DOMAIN)
 CROSS = "cross"
 CONTRASTS = OOD_REGIMES + (CROSS,)  # the 7 comparisons every signal gets
+
+SURFACE = "surface"
+CONTROLS = (SURFACE, "byte_length")  # prompt-only controls, merged into every model's rows by id
 
 # +1: higher raw value = more OOD; -1: higher raw value = more in-domain (confidence).
 ORIENTATION = {
@@ -33,23 +48,25 @@ ORIENTATION = {
     "entropy_mean": +1,
     "energy": -1,
     "router_conf": -1,
-    "router_entropy_mean": +1,
     "router_entropy_var": +1,
     "abstain_p": +1,
+    SURFACE: +1,
+    "byte_length": +1,
 }
-SIGNALS = tuple(ORIENTATION)
+SIGNALS = tuple(s for s in ORIENTATION if s not in CONTROLS)  # the model's signals (probe columns)
+REPORTED = SIGNALS + CONTROLS  # every table and metrics cell: the signals, then the controls
 BASELINES = ("max_softmax_last", "max_softmax_mean", "abstain_p")
-CANDIDATES = tuple(s for s in SIGNALS if s not in BASELINES)
-ROUTER_FAMILY = ("router_conf", "router_entropy_mean", "router_entropy_var")
+CANDIDATES = tuple(s for s in SIGNALS if s not in BASELINES)  # Holm family: 4 candidates x 7 contrasts
+ROUTER_FAMILY = ("router_conf", "router_entropy_var")
 # The router family is "proven" only with a win in at least one of these (pre-registered).
 HARD_REGIMES = ("gibberish", "factual_misleading", "neo_false_inability")
 N1_REFERENCE = "max_softmax_mean"  # the published N1 compares the router family against this
 
 
 def oriented(rows: list[dict], signal: str) -> np.ndarray:
-    """The signal's values with its fixed sign applied (None -> NaN, e.g. no router)."""
+    """The signal's values with its fixed sign applied (None or missing -> NaN, e.g. no router)."""
     if signal not in ORIENTATION:
-        raise TilelliError(f"unknown signal '{signal}' (known: {', '.join(SIGNALS)})")
+        raise TilelliError(f"unknown signal '{signal}' (known: {', '.join(REPORTED)})")
     raw = np.array([np.nan if r.get(signal) is None else float(r[signal]) for r in rows])
     return ORIENTATION[signal] * raw
 

@@ -13,7 +13,10 @@ Why these tools, with the study's numbers (reference/NOTES.md):
   gap of ~0.23 at n = 30. The paired bootstrap of the difference (the pre-registered win rule)
   and the paired DeLong test both use the pairing. DeLong uses the midrank formulation
   (Sun & Xu 2014): O(n log n), exact agreement with the O(n^2) definition.
-- ~35 comparisons per model (5 signals x 7 regimes) -> Holm step-down correction.
+- 28 comparisons per model and reference (4 candidate signals x 7 contrasts) -> Holm step-down.
+- Seeds of one variant (3 in the tiny profile): the group's AUROC is the mean over seeds, its CI
+  a two-level bootstrap (seeds with replacement x prompts, one prompt resample per replicate
+  shared by all seeds) and its paired test DeLong on the seed-averaged components (`pooled`).
 - Seeds: Welch's t-test (unequal variances) with Cohen's d / Hedges' g; with 3 seeds per arm
   only gaps of ~3.5 standard deviations are detectable, so the effect size is always reported.
 - Abstention: risk-coverage curve and AURC (Geifman & El-Yaniv) so "always abstain" cannot look
@@ -21,12 +24,15 @@ Why these tools, with the study's numbers (reference/NOTES.md):
 
 Bootstrap trick: with the pair matrix M[i, j] = 1[s_pos_i > s_neg_j] + 0.5 * 1[s_pos_i == s_neg_j],
 a resample with multiplicity counts c_pos, c_neg has AUROC = c_pos @ M @ c_neg / (n_pos * n_neg).
-All resamples are one matrix product (30 x 180 pairs x 2,000 resamples: a few ms), exact with ties.
+All resamples are one matrix product (30 x 180 pairs x 2,000 resamples: a few ms), exact with ties,
+and linear in M: a paired difference or a mean over seeds is a difference or mean of replicates
+(`Draws`), so the report scores each (model, signal, contrast) once and combines.
 """
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
@@ -111,32 +117,25 @@ def _boot_aurocs(mats: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndar
     return [np.einsum("bi,bi->b", cp @ m, cn) / (n_pos * n_neg) for m in mats]
 
 
-def _percentile(values: np.ndarray, ci: float) -> tuple[float, float]:
+def percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates; NaN if any replicate is NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    if np.isnan(values).any():
+        return math.nan, math.nan
     lo, hi = np.quantile(values, [(1 - ci) / 2, 1 - (1 - ci) / 2])
     return float(lo), float(hi)
 
 
 def bootstrap_auroc_ci(y, s, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile CI of the AUROC; each class is resampled within itself (sizes fixed)."""
-    pos, neg = _split(y, s)
-    if np.isnan(pos).any() or np.isnan(neg).any():
-        return math.nan, math.nan
-    (boot,) = _boot_aurocs([_pair_matrix(pos, neg)], n_boot, seed)
-    return _percentile(boot, ci)
+    return percentile_ci(draws(y, s, n_boot, seed).boot, ci)
 
 
 def bootstrap_auroc_diff(y, s_a, s_b, n_boot: int = 2000, ci: float = 0.95,
                          seed: int = 0) -> tuple[float, float, float]:
     """(AUROC(a) - AUROC(b), lo, hi): paired, both signals scored on the same resampled prompts."""
-    pos_a, neg_a = _split(y, s_a)
-    pos_b, neg_b = _split(y, s_b)
-    if any(np.isnan(v).any() for v in (pos_a, neg_a, pos_b, neg_b)):
-        return math.nan, math.nan, math.nan
-    ma, mb = _pair_matrix(pos_a, neg_a), _pair_matrix(pos_b, neg_b)
-    (boot,) = _boot_aurocs([ma - mb], n_boot, seed)
-    delta = float(ma.mean() - mb.mean())
-    lo, hi = _percentile(boot, ci)
-    return delta, lo, hi
+    r = pooled([draws(y, s_a, n_boot, seed)], [draws(y, s_b, n_boot, seed)], ci, seed)
+    return r["estimate"], r["lo"], r["hi"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +152,26 @@ def _delong_components(pos: np.ndarray, neg: np.ndarray) -> tuple[float, np.ndar
     tx, ty = _st.rankdata(pos), _st.rankdata(neg)
     v10 = (tz[:m] - tx) / n
     v01 = 1.0 - (tz[m:] - ty) / m
-    return float(v10.mean()), v10, v01
+    u = tz[:m].sum() - m * (m + 1) / 2.0  # the same float operations as auroc(): identical value
+    return float(u / (m * n)), v10, v01
+
+
+def _delong_z(delta: float, d10: np.ndarray, d01: np.ndarray) -> tuple[float, float, float]:
+    """(se, z, p) of a difference of AUROCs whose structural components differ by d10, d01.
+
+    DeLong's variance of AUROC(a) - AUROC(b) is var(v10a - v10b) / n_pos + var(v01a - v01b) / n_neg;
+    the components are linear in the scores' pair kernels, so the same formula holds for a mean
+    over seeds of such differences (d10 = mean over seeds of v10a_s - v10b_s).
+    """
+    if len(d10) < 2 or len(d01) < 2:
+        raise TilelliError("DeLong needs at least 2 prompts per class")
+    var = float(np.var(d10, ddof=1) / len(d10) + np.var(d01, ddof=1) / len(d01))
+    if var <= 1e-15:  # numerically identical rankings: no evidence of a difference
+        z, p = (0.0, 1.0) if abs(delta) < 1e-12 else (math.copysign(math.inf, delta), 0.0)
+    else:
+        z = delta / math.sqrt(var)
+        p = float(2 * _st.norm.sf(abs(z)))
+    return math.sqrt(max(var, 0.0)), float(z), p
 
 
 def delong_paired(y, s_a, s_b) -> dict:
@@ -165,22 +183,96 @@ def delong_paired(y, s_a, s_b) -> dict:
     pos_b, neg_b = _split(y, s_b)
     if any(np.isnan(v).any() for v in (pos_a, neg_a, pos_b, neg_b)):
         return {k: math.nan for k in ("auroc_a", "auroc_b", "delta", "se", "z", "p")}
-    if len(pos_a) < 2 or len(neg_a) < 2:
-        raise TilelliError("DeLong needs at least 2 prompts per class")
     auc_a, v10a, v01a = _delong_components(pos_a, neg_a)
     auc_b, v10b, v01b = _delong_components(pos_b, neg_b)
-    s10 = np.cov(np.vstack([v10a, v10b]))
-    s01 = np.cov(np.vstack([v01a, v01b]))
-    cov = s10 / len(pos_a) + s01 / len(neg_a)
-    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
-    delta = auc_a - auc_b
-    if var <= 1e-15:  # numerically identical rankings: no evidence of a difference
-        z, p = (0.0, 1.0) if abs(delta) < 1e-12 else (math.copysign(math.inf, delta), 0.0)
+    se, z, p = _delong_z(auc_a - auc_b, v10a - v10b, v01a - v01b)
+    return {"auroc_a": auc_a, "auroc_b": auc_b, "delta": auc_a - auc_b, "se": se, "z": z, "p": p}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scored once, combined freely: one signal's draws, pooled over seeds
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Draws:
+    """One score vector on fixed labels: its AUROC, bootstrap replicates and DeLong components.
+
+    Every statistic of the report is a linear combination of these, so each (model, signal,
+    contrast) is scored once: the replicate AUROC c_pos @ M @ c_neg is linear in the pair matrix M,
+    so a paired difference's replicates are boot_a - boot_b (the same resamples) and a mean over
+    seeds is the mean of the replicates; DeLong's components are linear the same way. All Draws
+    made with the same (n_pos, n_neg, n_boot, seed) share the prompt resamples, replicate by
+    replicate, provided the rows are in the same order (the report aligns every model by id).
+    """
+    auroc: float
+    boot: np.ndarray  # [n_boot] replicate AUROCs
+    v10: np.ndarray   # [n_pos] DeLong components
+    v01: np.ndarray   # [n_neg]
+
+    @property
+    def n_pos(self) -> int:
+        return len(self.v10)
+
+    @property
+    def n_neg(self) -> int:
+        return len(self.v01)
+
+
+def draws(y, s, n_boot: int = 2000, seed: int = 0) -> Draws:
+    """Score one signal: AUROC, stratified bootstrap replicates, DeLong components (NaN scores -> NaN)."""
+    pos, neg = _split(y, s)
+    if np.isnan(pos).any() or np.isnan(neg).any():
+        return Draws(math.nan, np.full(n_boot, np.nan), np.full(len(pos), np.nan), np.full(len(neg), np.nan))
+    (boot,) = _boot_aurocs([_pair_matrix(pos, neg)], n_boot, seed)
+    auc, v10, v01 = _delong_components(pos, neg)
+    return Draws(auc, boot, v10, v01)
+
+
+@functools.lru_cache(maxsize=16)
+def _seed_counts(n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
+    """Multiplicities [n_boot, n_seeds] of each seed in resamples of the seeds with replacement.
+
+    One seed: all ones, so a one-member group reproduces the prompt-only bootstrap exactly. The
+    stream is separate from the prompt resamples' (which every model shares, replicate by replicate).
+    """
+    if n_seeds == 1:
+        counts = np.ones((n_boot, 1))
     else:
-        z = delta / math.sqrt(var)
-        p = float(2 * _st.norm.sf(abs(z)))
-    return {"auroc_a": auc_a, "auroc_b": auc_b, "delta": delta,
-            "se": math.sqrt(max(var, 0.0)), "z": float(z), "p": p}
+        rng = np.random.default_rng([seed, n_seeds, 1])
+        idx = rng.integers(0, n_seeds, size=(n_boot, n_seeds)) + n_seeds * np.arange(n_boot)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=n_boot * n_seeds).reshape(n_boot, n_seeds).astype(np.float64)
+    counts.setflags(write=False)
+    return counts
+
+
+def pooled(a: list[Draws], b: list[Draws] | None = None, ci: float = 0.95, seed: int = 0) -> dict:
+    """Mean over seeds of AUROC(a_s) (or of AUROC(a_s) - AUROC(b_s), seeds paired by position).
+
+    Returns {estimate, lo, hi, z, p, n_seeds}.
+    - CI: two-level bootstrap. Replicate r resamples the seeds with replacement AND the prompts
+      (stratified by class); the prompt resample is the same for every seed of the replicate (the
+      seeds were probed on the same prompts, so their errors are correlated and resampling them
+      independently would understate the width). One seed: exactly the stratified bootstrap.
+    - p (only with b): paired DeLong test of the seed-averaged difference, with the structural
+      components averaged over seeds (prompts random, the seeds at hand fixed). One seed: exactly
+      delong_paired. Not Stouffer's combination of per-seed z: the seeds share the prompts, so
+      their z are correlated and Stouffer's sqrt(n_seeds) would overstate the evidence.
+    NaN in any member (e.g. a router signal of a model without a router) -> NaN results.
+    """
+    n = len(a)
+    if n == 0 or (b is not None and len(b) != n):
+        raise TilelliError(f"pooled: need equally many seeds on both sides (got {n} and {len(b or [])})")
+    diffs = [(x.auroc - y.auroc, x.boot - y.boot, x.v10 - y.v10, x.v01 - y.v01) for x, y in zip(a, b)] \
+        if b is not None else [(x.auroc, x.boot, x.v10, x.v01) for x in a]
+    est = float(np.mean([d[0] for d in diffs]))
+    out = {"estimate": est, "lo": math.nan, "hi": math.nan, "z": math.nan, "p": math.nan, "n_seeds": n}
+    if math.isnan(est):
+        return out
+    boot = np.stack([d[1] for d in diffs])  # [n_seeds, n_boot]
+    reps = np.einsum("rs,sr->r", _seed_counts(n, boot.shape[1], seed), boot) / n
+    out["lo"], out["hi"] = percentile_ci(reps, ci)
+    if b is not None:
+        _, out["z"], out["p"] = _delong_z(est, np.mean([d[2] for d in diffs], 0), np.mean([d[3] for d in diffs], 0))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

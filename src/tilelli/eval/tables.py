@@ -1,13 +1,15 @@
 """Markdown tables for results/auroc/: one page per model and a cross-model summary.
 
-Cells read "0.62 [0.48, 0.75]" (AUROC and its bootstrap CI). In the comparison tables a
-pre-registered win is marked **W**; Holm-adjusted DeLong p-values sit beside it so a reader sees
-both the rule and the test. Numbers come straight from the metrics dicts: nothing is recomputed.
+Cells read "0.62 [0.48, 0.75]" (AUROC and its bootstrap CI). In the comparison tables a win
+(pre-registered rule and Holm-adjusted DeLong p < alpha) is marked **W**, the rule alone (w);
+Holm-adjusted p-values sit beside it so a reader sees both the rule and the test. Numbers come
+straight from the metrics dicts: nothing is recomputed.
 """
 from __future__ import annotations
 
-from tilelli.eval.auroc_report import REFERENCES
-from tilelli.eval.regimes import CANDIDATES, CONTRASTS, ROUTER_FAMILY, SIGNALS
+from tilelli.eval.auroc_report import REFERENCES, compared
+from tilelli.eval.regimes import (CANDIDATES, CONTRASTS, CONTROLS, CROSS, REPORTED, ROUTER_FAMILY, SIGNALS,
+                                  SURFACE)
 
 
 def fmt(x, nd: int = 2) -> str:
@@ -30,37 +32,46 @@ def _rate(r: dict) -> str:
     return f"{r['hits']}/{r['n']} = {fmt(r['rate'])} [{fmt(r['lo'])}, {fmt(r['hi'])}]"
 
 
-def model_page(name: str, metrics: dict, tests: dict, behaviour: dict, n_boot: int) -> str:
+def _label(s: str) -> str:
+    return f"{s} (control)" if s in CONTROLS else s
+
+
+def _auroc_table(cells: dict) -> str:
+    """Reported signal x contrast AUROC table from {signal: {contrast: cell}}."""
+    return md_table(["signal"] + list(CONTRASTS),
+                    [[_label(s)] + [auroc_cell(cells[s].get(k)) for k in CONTRASTS] for s in REPORTED])
+
+
+def _diff_cell(t: dict, p_key: str = "p_holm") -> str:
+    if t.get("delta") is None:
+        return "n/a"
+    mark = " **W**" if t.get("win_holm") else (" (w)" if t.get("win") else "")
+    return f"{t['delta']:+.2f} [{fmt(t['lo'])}, {fmt(t['hi'])}] p={fmt(t[p_key], 3)}{mark}"
+
+
+def model_page(name: str, metrics: dict, tests: dict, behaviour: dict, bootstrap: int) -> str:
     out = [f"# AUROC report: {name}\n",
            "Positive class = OOD; signals oriented so higher = more OOD (no post-hoc flipping). "
-           f"95% stratified bootstrap CIs, {n_boot} resamples. Written by `stages/auroc.py`.\n",
-           "## AUROC by signal and contrast (in_domain vs regime)\n",
-           md_table(["signal"] + list(CONTRASTS),
-                  [[s] + [auroc_cell(metrics[s].get(k)) for k in CONTRASTS] for s in SIGNALS])]
+           f"95% stratified bootstrap CIs, {bootstrap} resamples. Controls are prompt-only (the same for "
+           "every model): `surface` = logistic regression on trivial prompt features fitted on the "
+           "training prompts, `byte_length` = prompt length. Written by `stages/auroc.py`.\n",
+           "## AUROC by signal and contrast (in_domain vs regime)\n", _auroc_table(metrics)]
     for ref in REFERENCES:
-        title = "the best baseline of each contrast" if ref == "best_baseline" else ref
+        title = {"best_baseline": "the best baseline of each contrast",
+                 SURFACE: "the surface-feature control"}.get(ref, ref)
         out.append(f"\n## Paired comparisons against {title}\n")
-        out.append("Cell: delta AUROC [paired bootstrap CI], Holm-adjusted DeLong p; **W** = "
-                   "pre-registered win (delta >= min_gain and CI excludes 0).\n")
-        rows = []
-        for c in CANDIDATES:
-            cells = []
-            for k in CONTRASTS:
-                t = tests[ref][c][k]
-                if t["delta"] is None:
-                    cells.append("n/a")
-                    continue
-                mark = " **W**" if t["win"] else ""
-                cells.append(f"{t['delta']:+.2f} [{fmt(t['lo'])}, {fmt(t['hi'])}] p={fmt(t['p_holm'], 3)}{mark}")
-            rows.append([c] + cells)
+        out.append("Cell: delta AUROC [paired bootstrap CI], Holm-adjusted DeLong p; **W** = win: the "
+                   "pre-registered rule (delta >= min_gain, CI excludes 0) and Holm p < alpha; "
+                   "(w) = the rule without Holm.\n")
+        rows = [[c] + [_diff_cell(tests[ref][c][k]) for k in CONTRASTS] for c in compared(ref)]
         if ref == "best_baseline":
             rows.append(["(best baseline)"] + [str(tests[ref][CANDIDATES[0]][k]["baseline"]) for k in CONTRASTS])
         out.append(md_table(["signal"] + list(CONTRASTS), rows))
     rf = metrics["router_family"]
-    out.append("\n## Router-entropy family (" + ", ".join(ROUTER_FAMILY) + ")\n")
+    out.append("\n## Router family (" + ", ".join(ROUTER_FAMILY) + "): a contrast is won when a member wins after Holm\n")
     out.append(md_table(["reference", "contrasts won", "which", "proven"],
-                      [[ref, f"{rf[f'wins_vs_{ref}']}/7", ", ".join(rf[f"regimes_won_vs_{ref}"]) or "-",
-                        str(rf[f"proven_vs_{ref}"])] for ref in REFERENCES]))
+                        [[ref, f"{rf[f'wins_vs_{ref}']}/7", ", ".join(rf[f"regimes_won_vs_{ref}"]) or "-",
+                          str(rf[f"proven_vs_{ref}"])] for ref in REFERENCES]))
     out.append("\n## Behaviour (Wilson 95% CI)\n")
     rows = [[k, _rate(v)] for k, v in behaviour["probe"].items()]
     for g, v in behaviour["gates"].items():
@@ -69,32 +80,64 @@ def model_page(name: str, metrics: dict, tests: dict, behaviour: dict, n_boot: i
     return "\n".join(out)
 
 
+def _controls_section(metrics: dict, models: list[str]) -> list[str]:
+    m = metrics[models[0]]  # prompt-only: the same for every model
+    return ["\n## Prompt-only controls per regime\n",
+            "AUROC of the controls alone (identical for every model). A regime the byte length "
+            "separates (AUROC near 1) is length-defined: a signal's AUROC there says little about "
+            "uncertainty (long_input is long by design).\n",
+            md_table(["control"] + list(CONTRASTS), [[c] + [auroc_cell(m[c][k]) for k in CONTRASTS] for c in CONTROLS])]
+
+
+def _groups_section(groups: dict) -> list[str]:
+    out = ["\n## Seed-pooled groups: cross AUROC, mean over seeds [two-level bootstrap CI]\n",
+           md_table(["group", "seeds"] + [_label(s) for s in REPORTED],
+                    [[g, str(len(v["members"]))] + [auroc_cell(v[s][CROSS]) for s in REPORTED] for g, v in groups.items()]),
+           "\n## Seed-pooled groups against the surface control (cross): delta [CI], paired DeLong p\n",
+           md_table(["group"] + list(SIGNALS),
+                    [[g] + [_diff_cell(v["vs_surface"][s][CROSS], "p") for s in SIGNALS] for g, v in groups.items()])]
+    return out
+
+
+def _best_variant_section(bv: dict | None) -> list[str]:
+    if not bv:
+        return []
+    ref = bv["reference"]
+    best = f"**{bv['best']}** {auroc_cell(bv['best_auroc'])}" if bv["best"] else "n/a"
+    out = ["\n## Best abstain head among the ranked variants\n",
+           f"Best pooled cross abstain_p: {best}. At ceiling (every ranked variant's CI above "
+           f"{fmt(bv['ceiling_at'])}, no ranking possible): **{bv['ceiling']}**.\n"]
+    if ref:
+        out.append(f"\n{ref} minus each variant (cross abstain_p, seeds paired by position):\n")
+        out.append(md_table(["variant", "delta [CI]", "p", "per seed"],
+                            [[v, f"{fmt(c['delta'], 3)} [{fmt(c['lo'], 3)}, {fmt(c['hi'], 3)}]", fmt(c["p"], 3),
+                              ", ".join(fmt(s["delta"], 3) for s in c["per_seed"])]
+                             for v, c in bv[f"vs_{ref}"].items()]))
+    return out
+
+
 def summary_page(metrics: dict, behaviour: dict, models: list[str]) -> str:
     out = ["# AUROC summary across models\n",
            "Cross-regime AUROC (in_domain vs all 6 OOD regimes pooled) with 95% bootstrap CI.\n",
-           md_table(["model"] + list(SIGNALS), [[m] + [auroc_cell(metrics[m][s]["cross"]) for s in SIGNALS] for m in models]),
-           "\n## Pre-registered wins (of 7 contrasts) and router family\n",
-           md_table(["model"] + [f"{c} vs best" for c in CANDIDATES] + ["router family vs best", "vs max_softmax_mean", "proven"],
-                  [[m] + [str(metrics[m]["wins"]["best_baseline"][c]) for c in CANDIDATES]
-                   + [str(metrics[m]["router_family"]["wins_vs_best_baseline"]),
-                      str(metrics[m]["router_family"]["wins_vs_max_softmax_mean"]),
-                      str(metrics[m]["router_family"]["proven"])] for m in models])]
-    best = metrics["summary"]["best_abstain_p"]
-    out.append(f"\nBest cross-regime abstain_p AUROC: **{best['model']}** {auroc_cell(best) if best['model'] else 'n/a'}\n")
-    groups = metrics["summary"]["abstain_p_by_group"]
-    if groups:
-        out.append("\n## abstain_p cross AUROC by variant (over its seeds)\n")
-        out.append(md_table(["variant", "mean", "min", "max", "seeds"],
-                          [[g, fmt(v["mean"]), fmt(v["min"]), fmt(v["max"]), str(v["n"])] for g, v in groups.items()]))
-        out.append(f"\nBest variant: **{metrics['summary']['best_abstain_p_group']['group']}**\n")
+           md_table(["model"] + [_label(s) for s in REPORTED],
+                    [[m] + [auroc_cell(metrics[m][s][CROSS]) for s in REPORTED] for m in models])]
+    out += _controls_section(metrics, models)
+    out += ["\n## Wins (of 7 contrasts, pre-registered rule and Holm) and the router family\n",
+            md_table(["model"] + [f"{c} vs best" for c in CANDIDATES]
+                     + ["router family vs best", "vs max_softmax_mean", "vs surface", "proven"],
+                     [[m] + [str(metrics[m]["wins_holm"]["best_baseline"][c]) for c in CANDIDATES]
+                      + [str(metrics[m]["router_family"][f"wins_vs_{ref}"]) for ref in REFERENCES]
+                      + [str(metrics[m]["router_family"]["proven"])] for m in models])]
+    out += _groups_section(metrics["groups"])
+    out += _best_variant_section(metrics["summary"]["best_variant"])
     if metrics["summary"]["contrasts"]:
-        out.append("\n## Paired contrasts between models (same prompts)\n")
-        out.append(md_table(["contrast", "a", "b", "signal", "regime", "AUROC a", "AUROC b", "delta [CI]", "DeLong p"],
-                          [[n, c["a"], c["b"], c["signal"], c["regime"], fmt(c["auroc_a"]), fmt(c["auroc_b"]),
-                            f"{fmt(c['delta'])} [{fmt(c['lo'])}, {fmt(c['hi'])}]", fmt(c["p"], 3)]
-                           for n, c in metrics["summary"]["contrasts"].items()]))
+        out.append("\n## Paired contrasts between groups (same prompts, seeds paired by position)\n")
+        out.append(md_table(["contrast", "a", "b", "signal", "regime", "seeds", "AUROC a", "AUROC b", "delta [CI]", "p"],
+                            [[n, c["a"], c["b"], c["signal"], c["regime"], str(c["n_seeds"]), fmt(c["auroc_a"]),
+                              fmt(c["auroc_b"]), f"{fmt(c['delta'])} [{fmt(c['lo'])}, {fmt(c['hi'])}]", fmt(c["p"], 3)]
+                             for n, c in metrics["summary"]["contrasts"].items()]))
     out.append("\n## Behaviour\n")
     out.append(md_table(["model", "refusal on answerable", "IDK on abstain", "loop"],
-                      [[m] + [_rate(behaviour[m]["probe"][k]) for k in ("refusal_on_answerable", "idk_on_abstain", "loop")]
-                       for m in models]))
+                        [[m] + [_rate(behaviour[m]["probe"][k]) for k in ("refusal_on_answerable", "idk_on_abstain", "loop")]
+                         for m in models]))
     return "\n".join(out)

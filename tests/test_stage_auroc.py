@@ -1,0 +1,82 @@
+"""The auroc stage end to end: study groups from params, controls merged by id, outputs written."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from _eval_rows import synthetic_controls, synthetic_rows
+from tilelli.eval.regimes import OOD_REGIMES
+from tilelli.io import write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ["v7", "v8b", "v8b_frozen"]  # v8b_frozen: a control, trained and probed but not ranked
+
+
+def _params(bootstrap=200):
+    return {"profile": "tiny",
+            "metacog": {"main": "v7", "variants": VARIANTS, "ranked": ["v7", "v8b"], "seeds": [0, 1]},
+            "auroc": {"bootstrap": bootstrap, "ci": 0.95, "seed": 0, "min_gain": 0.02,
+                      "contrasts": [{"name": "splice_vs_joint", "a": "splice", "b": "v7",
+                                     "signal": "abstain_p", "regime": "cross"}]}}
+
+
+def write_probe_files(root: Path, models: list[str], n=30) -> None:
+    """Synthetic data/probe/<model>.jsonl (+ gates) for every model and data/probe/surface.jsonl."""
+    head = {"abstain_p": {r: 2.0 for r in OOD_REGIMES}}
+    for i, m in enumerate(models):
+        write_jsonl(root / "data" / "probe" / f"{m}.jsonl", synthetic_rows(i, n=n, effects=None if m == "v4" else head))
+        write_jsonl(root / "data" / "probe" / f"{m}.gates.jsonl",
+                    [{"set": "idk_heldout", "id": j, "label": "refusal", "abstained": j < 9} for j in range(10)])
+    write_jsonl(root / "data" / "probe" / "surface.jsonl",
+                synthetic_controls(n=n, effects={"byte_length": {"long_input": 5.0}}))
+
+
+def run_stage(cwd: Path, params: dict):
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TILELLI_PARAMS": str(cwd / "params.yaml")}
+    return subprocess.run([sys.executable, "-m", "stages.auroc"], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def _models():
+    return ["v4"] + [f"splice/v7-s{s}" for s in (0, 1)] + [f"metacog/{v}-s{s}" for v in VARIANTS for s in (0, 1)]
+
+
+def test_auroc_stage_reads_the_study_groups_and_the_controls(tmp_path):
+    write_probe_files(tmp_path, _models())
+    r = run_stage(tmp_path, _params())
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "metrics" / "auroc.json").read_text())
+    assert set(m["groups"]) == {"v4", "splice", *VARIANTS}
+    assert m["groups"]["splice"]["members"] == ["splice/v7-s0", "splice/v7-s1"]
+    assert m["v4"]["byte_length"]["long_input"]["auroc"] > 0.95
+    assert m["metacog/v7-s1"]["vs_surface"]["abstain_p"]["cross"]["delta"] > 0.2
+    assert m["groups"]["v7"]["vs_surface"]["max_softmax_mean"]["cross"]["n_seeds"] == 2
+    assert m["summary"]["contrasts"]["splice_vs_joint"]["n_seeds"] == 2
+    bv = m["summary"]["best_variant"]
+    assert bv["reference"] == "v8b" and set(bv["vs_v8b"]) == {"v7"} and bv["best"] in ("v7", "v8b")
+    assert "router_entropy_mean" not in json.dumps(m)
+    summary = (tmp_path / "results" / "auroc" / "summary.md").read_text()
+    assert "byte_length" in summary and "Best abstain head" in summary
+    assert (tmp_path / "results" / "auroc" / "metacog" / "v7-s0.md").is_file()
+    assert (tmp_path / "plots" / "auroc" / "splice" / "v7-s1" / "heatmap.png").stat().st_size > 1000
+    beh = json.loads((tmp_path / "metrics" / "behaviour.json").read_text())
+    assert beh["metacog/v8b_frozen-s0"]["gates"]["idk_heldout"]["abstained"]["hits"] == 9
+
+
+def test_auroc_stage_refuses_missing_or_mismatched_controls(tmp_path):
+    write_probe_files(tmp_path, _models())
+    surface = tmp_path / "data" / "probe" / "surface.jsonl"
+    write_jsonl(surface, synthetic_controls()[1:])
+    r = run_stage(tmp_path, _params())
+    assert r.returncode == 2 and "v4: probe ids differ from the controls'" in r.stderr
+    surface.unlink()
+    r = run_stage(tmp_path, _params())
+    assert r.returncode == 2 and "surface.jsonl" in r.stderr
+    write_probe_files(tmp_path, _models())
+    bad = _params()
+    bad["metacog"]["weight0_variant"] = "v9"
+    r = run_stage(tmp_path, bad)
+    assert r.returncode == 2 and "v9" in r.stderr and "not probe groups" in r.stderr
