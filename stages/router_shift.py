@@ -11,10 +11,9 @@ kl_control, delta, ratio, p (one-sided Welch over seeds), lo, hi (95% CI of delt
 """
 import json
 
-from tilelli.data.jsonl import read_jsonl
+from tilelli.io import read_jsonl, write_json
 from tilelli.errors import TilelliError
 from tilelli.eval.router_shift import router_shift
-from tilelli.io import write_json
 from tilelli.stage import log, run, param
 from tilelli.study import metacog_groups, n4_pair
 

@@ -10,6 +10,7 @@ A claim that is REPRODUCED under (a), (b) and (c) alike could not fail: the test
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from tilelli.errors import TilelliError
 from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate,
                                  headline, load_claims, mismatches, verify_claims)
+from tilelli.params import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "claims.yaml"
@@ -203,8 +205,16 @@ def run_verify(cwd: Path):
 def published_repo(tmp_path):
     write_set(tmp_path, PUBLISHED)
     (tmp_path / "claims.yaml").write_text(CLAIMS.read_text())
-    (tmp_path / "params.yaml").write_text("profile: paper\n")
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    compose(["profile=paper"], tmp_path / "params.yaml", tmp_path / "conf")   # the paper profile as committed
     return tmp_path
+
+
+def flip_one_expectation(repo: Path) -> str:
+    doc = yaml.safe_load((repo / "claims.yaml").read_text())
+    doc["claims"][3]["expected"]["paper"]["verdict"] = NOT_REPRODUCED
+    (repo / "claims.yaml").write_text(yaml.safe_dump(doc))
+    return doc["claims"][3]["id"]
 
 
 def test_verify_exits_zero_when_every_verdict_is_as_expected(published_repo):
@@ -217,13 +227,35 @@ def test_verify_exits_zero_when_every_verdict_is_as_expected(published_repo):
 
 
 def test_verify_names_a_flipped_expectation(published_repo):
-    doc = yaml.safe_load((published_repo / "claims.yaml").read_text())
-    doc["claims"][3]["expected"]["paper"]["verdict"] = NOT_REPRODUCED
-    (published_repo / "claims.yaml").write_text(yaml.safe_dump(doc))
+    cid = flip_one_expectation(published_repo)
     res = run_verify(published_repo)
     assert res.returncode == 1
     bad = [l for l in res.stderr.splitlines() if "NOT AS EXPECTED" in l]
-    assert len(bad) == 1 and doc["claims"][3]["id"] in bad[0]
+    assert len(bad) == 1 and cid in bad[0]
+    assert json.loads((published_repo / "metrics/claims.json").read_text())["params_as_committed"] is True
+
+
+def test_verify_reports_moved_verdicts_of_an_experiment_and_keeps_it(published_repo):
+    """`dvc exp run -S metacog_weight=0`: a moved verdict is the result; exit 0 so DVC keeps the
+    experiment's metrics (a failed experiment keeps none). The same move on committed params fails."""
+    cid = flip_one_expectation(published_repo)
+    compose(["profile=paper", "metacog_weight=0"], published_repo / "params.yaml", published_repo / "conf")
+    res = run_verify(published_repo)
+    assert res.returncode == 0, res.stderr
+    moved = [l for l in res.stderr.splitlines() if "MOVED" in l]
+    assert len(moved) == 1 and cid in moved[0] and "NOT AS EXPECTED" not in res.stderr
+    assert "metacog_weight" in res.stderr and "exit 0" in res.stderr
+    data = json.loads((published_repo / "metrics/claims.json").read_text())
+    assert data["params_as_committed"] is False and data["claims"][cid]["as_expected"] is False
+    report = (published_repo / "results/claims.md").read_text()
+    assert "**an experiment**" in report and "metacog.recipes.v7.weight" in report
+
+
+def test_verify_fails_an_experiment_with_a_missing_metric(published_repo):
+    compose(["profile=paper", "metacog_weight=0"], published_repo / "params.yaml", published_repo / "conf")
+    (published_repo / "metrics/ab.json").write_text(json.dumps({"n_a": 3, "n_b": 3}))
+    res = run_verify(published_repo)
+    assert res.returncode == 1 and "metric missing" in res.stderr
 
 
 def test_verify_names_a_missing_metric(published_repo):

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from tilelli.errors import TilelliError
-from tilelli.params import compose
+from tilelli.params import changed_from_profile, compose
 from tilelli.study import metacog_models, n4_pair, probe_models, ranked_variants
 from tilelli.train import TrainConfig
 from tilelli.train.config import MetacogRecipe
@@ -68,3 +68,27 @@ def test_unknown_override_is_one_clear_line(tmp_path):
     with pytest.raises(TilelliError) as e:
         compose(["profile=huge"], tmp_path / "p.yaml", ROOT / "conf")
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# changed_from_profile: the committed study vs an experiment (what `verify` gates on)
+# ---------------------------------------------------------------------------------------------
+def test_the_committed_params_are_no_experiment():
+    assert changed_from_profile(ROOT / "params.yaml", ROOT / "conf") == []
+
+
+@pytest.mark.parametrize("overrides, changed", [
+    (["profile=paper"], []),                                   # the paper profile as committed
+    (["metacog_weight=0"], ["metacog.recipes.v7.weight", "metacog_weight"]),   # interpolation followed
+    (["pretrain.steps=7"], ["pretrain.steps"]),
+    (["launcher=torchrun --standalone --nproc_per_node 2 -m", "device=cpu"], []),   # execution only
+])
+def test_changed_from_profile_names_what_an_experiment_changed(tmp_path, overrides, changed):
+    path = compose(overrides, tmp_path / "params.yaml", ROOT / "conf")   # records `overrides:`, ignored
+    assert changed_from_profile(path, ROOT / "conf") == changed
+
+
+def test_changed_from_profile_needs_a_profile(tmp_path):
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    with pytest.raises(TilelliError, match="profile"):
+        changed_from_profile(tmp_path / "params.yaml", ROOT / "conf")

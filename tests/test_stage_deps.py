@@ -37,7 +37,8 @@ def test_auroc_needs_more_than_eval():
     """The case that motivated the test: auroc imports io.py and stage.py outside eval/."""
     files = sd.files_of("stages.auroc")
     assert {"stages/auroc.py", "src/tilelli/io.py", "src/tilelli/stage.py", "src/tilelli/errors.py"} <= set(files)
-    assert not sd.missing_deps({"module": "stages.auroc", "deps": ["stages/auroc.py", "src/tilelli"]})
+    assert not sd.missing_deps({"module": "stages.auroc",
+                                "deps": ["stages/__init__.py", "stages/auroc.py", "src/tilelli"]})
     assert "src/tilelli/io.py" in sd.missing_deps({"module": "stages.auroc",
                                                    "deps": ["stages/auroc.py", "src/tilelli/eval"]})
 
@@ -80,3 +81,15 @@ def test_static_closure_contains_what_python_actually_imports(module):
     out = subprocess.run([sys.executable, "-c", code], cwd=sd.ROOT, capture_output=True, text=True,
                          check=True, timeout=120).stdout.split()
     assert out and set(out) <= sd.closure(module)
+
+
+def test_a_stage_runs_the_library_of_its_own_tree(tmp_path):
+    """A queued experiment runs in a copy (.dvc/tmp/exps/...); `pip install -e .` points `tilelli`
+    at the main workspace. stages/__init__.py must make the copy's src/ win, or dvc.lock would
+    record hashes of code that did not run."""
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages/__init__.py").write_text((sd.ROOT / "stages/__init__.py").read_text())
+    _package(tmp_path, {"src/tilelli/__init__.py": "TREE = 'copy'\n"})
+    out = subprocess.run([sys.executable, "-c", "import stages, tilelli; print(tilelli.TREE)"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "copy", out.stderr

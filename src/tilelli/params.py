@@ -18,6 +18,12 @@ result with params.yaml; any difference is one TilelliError line naming up to th
 keys and the command that recomposes. It is skipped inside `dvc exp run`, which sets
 DVC_EXP_NAME / DVC_EXP_BASELINE_REV for its stages (dvc/repo/experiments/queue/base.py) and
 recomposes params.yaml itself when given -S; Hydra composition takes about a second.
+
+Experiments: `changed_from_profile` compares params.yaml with its profile as committed (conf/
+composed with only `profile=<profile>`), ignoring the recorded `overrides:` list. An empty answer
+means the committed study; otherwise the keys a `dvc exp run -S ...` (or `tilelli params k=v`)
+changed. `verify` gates on the pre-registered verdicts only in the first case. `launcher` and
+`device` say how a run executes (torchrun on 8 GPUs, cuda) and never make it an experiment.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from tilelli.errors import TilelliError
 CONF_DIR = "conf"
 OVERRIDES_KEY = "overrides"
 EXPERIMENT_ENV = ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV")
+EXECUTION_KEYS = ("launcher", "device")   # how a run executes, not what it computes: never an "experiment"
 
 
 def compose(overrides: list[str] | None = None, output: str | Path = "params.yaml",
@@ -70,6 +77,33 @@ def _diff(a, b, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".") or "(root)"] if a != b else []
 
 
+def describe_keys(keys: list[str], shown: int = 3) -> str:
+    """'a, b, c and 2 more'."""
+    return ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def _compose_loaded(overrides: list[str], conf_dir) -> dict:
+    from tilelli.stage import load_params
+
+    with tempfile.TemporaryDirectory(prefix="tilelli-params-") as tmp:
+        return load_params(compose(overrides, Path(tmp) / "params.yaml", conf_dir))
+
+
+def changed_from_profile(params_path: str | Path = "params.yaml", conf_dir: str | Path = CONF_DIR) -> list[str]:
+    """Dotted keys where params_path differs from its profile as committed ([] for the committed study)."""
+    from tilelli.stage import load_params
+
+    current = load_params(params_path)
+    profile = current.get("profile")
+    if not profile:
+        raise TilelliError(f"{params_path}: missing top-level 'profile' (tiny | paper)")
+    committed = _compose_loaded([f"profile={profile}"], conf_dir)
+    for tree in (current, committed):
+        tree.pop(OVERRIDES_KEY, None)
+    keys = _diff(committed, current)
+    return [k for k in keys if k.split(".")[0] not in EXECUTION_KEYS]
+
+
 def check_composed(params_path: str | Path = "params.yaml", conf_dir: str | Path = CONF_DIR) -> bool:
     """Raise TilelliError unless params_path equals conf/ composed with its recorded overrides.
 
@@ -84,11 +118,9 @@ def check_composed(params_path: str | Path = "params.yaml", conf_dir: str | Path
     overrides = current.get(OVERRIDES_KEY) or []
     if not isinstance(overrides, list):
         raise TilelliError(f"{params_path}: '{OVERRIDES_KEY}' must be a list of Hydra overrides")
-    with tempfile.TemporaryDirectory(prefix="tilelli-params-") as tmp:
-        composed = load_params(compose(overrides, Path(tmp) / "params.yaml", conf_dir))
-    keys = _diff(composed, current)
+    keys = _diff(_compose_loaded(overrides, conf_dir), current)
     if keys:
-        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        shown = describe_keys(keys)
         cmd = shlex.join(["tilelli", "params", *overrides])
         raise TilelliError(f"{params_path} is out of date with {conf_dir}/ (differs at {shown}): run `{cmd}` "
                            f"to recompose it (or `dvc exp run -S ...`), then commit it")

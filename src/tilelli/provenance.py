@@ -29,6 +29,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from tilelli.params import describe_keys
+
 RESULT_PATHS = ("src", "stages", "conf", "params.yaml", "claims.yaml", "dvc.yaml")
 TIMING_DIR = "metrics/timing"
 
@@ -87,7 +89,10 @@ def training_wall_time(timing_dir: str | os.PathLike = TIMING_DIR) -> tuple[floa
     return (round(total, 1) if runs else None), runs
 
 
-def provenance(root: str | os.PathLike = ".", timing_dir: str | os.PathLike | None = None) -> dict:
+def provenance(root: str | os.PathLike = ".", timing_dir: str | os.PathLike | None = None,
+               params_changed: list[str] | None = None) -> dict:
+    """params_changed: keys where params.yaml differs from its profile as committed
+    (tilelli.params.changed_from_profile; [] = the committed study, None = not checked)."""
     root = Path(root)
     commit = _git(root, "rev-parse", "HEAD")
     status = _git(root, "status", "--porcelain", "--", *RESULT_PATHS)
@@ -104,6 +109,7 @@ def provenance(root: str | os.PathLike = ".", timing_dir: str | os.PathLike | No
         "torch_threads": threads,
         "train_wall_s": wall,
         "train_runs": runs,
+        "params_changed": params_changed,
     }
 
 
@@ -125,7 +131,12 @@ def provenance_markdown(p: dict) -> str:
     threads = f", {p['torch_threads']} torch threads" if p.get("torch_threads") else ""
     wall = (f"{_duration(p['train_wall_s'])} (sum of {p['train_runs']} training runs in {TIMING_DIR}/)"
             if p.get("train_wall_s") is not None else f"not recorded here (no {TIMING_DIR}/: models pulled or trained elsewhere)")
-    return (f"- Code: {code}\n"
+    changed = p.get("params_changed")
+    params = "" if changed is None else "- Params: the committed profile\n" if not changed else (
+        f"- Params: **an experiment**, differing from the committed profile at {describe_keys(changed, 4)}. The "
+        "expected verdicts were registered for the committed params, so a verdict not as expected is what "
+        "this experiment moved, not a failure\n")
+    return (f"- Code: {code}\n{params}"
             f"- Versions: Python {p.get('python')}, torch {p.get('torch')}, DVC {p.get('dvc')}\n"
             f"- Device: {p.get('device')}{threads}\n"
             f"- Training wall time: {wall}\n\n")

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 from urllib.parse import urlparse
 
 from tilelli import io
-from tilelli.data.jsonl import iter_jsonl
+from tilelli.io import iter_jsonl
 from tilelli.errors import TilelliError
 
 SOURCES = ("builtin", "fineweb-edu", "tinystories", "local")

@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from tilelli.data.chat_format import IGNORE_INDEX
-from tilelli.data.jsonl import read_jsonl
+from tilelli.io import read_jsonl, sha256_file
 from tilelli.data.loader import open_shard, sft_eval_batches
 from tilelli.errors import TilelliError
-from tilelli.io import sha256_file
 from tilelli.stage import param
 from tilelli.study import metacog_seeds, splice_dir, variant_dir
 from tilelli.train.batches import encode_example, encode_text, example_batches

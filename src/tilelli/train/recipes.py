@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tilelli.data.jsonl import read_jsonl
+from tilelli.io import read_jsonl, sha256_file, write_json
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.errors import TilelliError
-from tilelli.io import sha256_file, write_json
 from tilelli.stage import log, param
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.config import TrainConfig
