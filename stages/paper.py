@@ -3,8 +3,8 @@
     python -m stages.paper
 
 Reads params.yaml, claims.yaml and metrics/*.json; writes PAPER_OUTLINE.md atomically, headed by
-the run's provenance (commit, params as committed or an experiment's changes, versions, device). Every number in the write-up comes from these
-files, so the outline always matches the run.
+the run's provenance (commit; the committed params or an experiment's changes; versions, device).
+Every number in the write-up comes from these files, so the outline always matches the run.
 """
 from tilelli.eval.paper import render
 from tilelli.io import write_text
@@ -14,7 +14,8 @@ from tilelli.stage import run
 
 
 def main(params: dict) -> None:
-    write_text("PAPER_OUTLINE.md", render(params, header=provenance_markdown(provenance(params_changed=changed_from_profile()))))
+    header = provenance_markdown(provenance(params_changed=changed_from_profile()))
+    write_text("PAPER_OUTLINE.md", render(params, header=header))
 
 
 if __name__ == "__main__":
