@@ -14,7 +14,7 @@ from tilelli.stage import run
 
 
 def main(params: dict) -> None:
-    header = provenance_markdown(provenance(params_changed=changed_from_profile()))
+    header = provenance_markdown(provenance(params_changed=changed_from_profile(params)))
     write_text("PAPER_OUTLINE.md", render(params, header=header))
 
 

@@ -9,10 +9,8 @@ refusal_rate_answerable; per variant the same summarised over seeds (mean, std, 
 `n4`: the weight-0 variant against its router-frozen control (params metacog.n4): kl_v8b,
 kl_control, delta, ratio, p (one-sided Welch over seeds), lo, hi (95% CI of delta), n_v8b, n_control.
 """
-import json
 
-from tilelli.io import read_jsonl, write_json
-from tilelli.errors import TilelliError
+from tilelli.io import read_json, read_jsonl, write_json
 from tilelli.eval.router_shift import router_shift
 from tilelli.stage import log, run, param
 from tilelli.study import metacog_groups, n4_pair
@@ -24,10 +22,7 @@ def main(params: dict) -> None:
     groups, n4 = metacog_groups(params), n4_pair(params)
     names = ["v4"] + [m for members in groups.values() for m in members]
     models = {n: TilelliLM.from_pretrained(f"models/{n}") for n in names}
-    try:
-        behaviour = json.loads(open("metrics/behaviour.json").read())
-    except json.JSONDecodeError as e:
-        raise TilelliError(f"metrics/behaviour.json: not valid JSON ({e}); re-run `dvc repro auroc`") from None
+    behaviour = read_json("metrics/behaviour.json")
     rows = read_jsonl("data/sft/chat_valid.jsonl")
     result = router_shift(models, "v4", rows, param(params, "metacog.train.seq_len"),
                           param(params, "probe.batch_size"), behaviour, groups, n4)

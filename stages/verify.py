@@ -33,7 +33,7 @@ def main(params: dict) -> None:
     if not profile:
         raise TilelliError("params.yaml: missing top-level 'profile' (tiny | paper)")
     results = verify_claims(load_claims(CLAIMS), METRICS_ROOT, profile)
-    changed = changed_from_profile("params.yaml")
+    changed = changed_from_profile(params)
     header = provenance_markdown(provenance(params_changed=changed))
     write_text("results/claims.md", claims_markdown(results, profile, header))
     write_json("metrics/claims.json", {**claims_json(results, profile), "params_as_committed": not changed})

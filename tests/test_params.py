@@ -6,6 +6,7 @@ import yaml
 
 from tilelli.errors import TilelliError
 from tilelli.params import changed_from_profile, compose
+from tilelli.stage import load_params
 from tilelli.study import metacog_models, n4_pair, probe_models, ranked_variants
 from tilelli.train import TrainConfig
 from tilelli.train.config import MetacogRecipe
@@ -74,7 +75,7 @@ def test_unknown_override_is_one_clear_line(tmp_path):
 # changed_from_profile: the committed study vs an experiment (what `verify` gates on)
 # ---------------------------------------------------------------------------------------------
 def test_the_committed_params_are_no_experiment():
-    assert changed_from_profile(ROOT / "params.yaml", ROOT / "conf") == []
+    assert changed_from_profile(load_params(ROOT / "params.yaml"), ROOT / "conf") == []
 
 
 @pytest.mark.parametrize("overrides, changed", [
@@ -85,10 +86,9 @@ def test_the_committed_params_are_no_experiment():
 ])
 def test_changed_from_profile_names_what_an_experiment_changed(tmp_path, overrides, changed):
     path = compose(overrides, tmp_path / "params.yaml", ROOT / "conf")   # records `overrides:`, ignored
-    assert changed_from_profile(path, ROOT / "conf") == changed
+    assert changed_from_profile(load_params(path), ROOT / "conf") == changed
 
 
 def test_changed_from_profile_needs_a_profile(tmp_path):
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
     with pytest.raises(TilelliError, match="profile"):
-        changed_from_profile(tmp_path / "params.yaml", ROOT / "conf")
+        changed_from_profile({"seed": 0}, ROOT / "conf")

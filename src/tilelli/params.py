@@ -19,7 +19,7 @@ keys and the command that recomposes. It is skipped inside `dvc exp run`, which 
 DVC_EXP_NAME / DVC_EXP_BASELINE_REV for its stages (dvc/repo/experiments/queue/base.py) and
 recomposes params.yaml itself when given -S; Hydra composition takes about a second.
 
-Experiments: `changed_from_profile` compares params.yaml with its profile as committed (conf/
+Experiments: `changed_from_profile` compares loaded params with their profile as committed (conf/
 composed with only `profile=<profile>`), ignoring the recorded `overrides:` list. An empty answer
 means the committed study; otherwise the keys a `dvc exp run -S ...` (or `tilelli params k=v`)
 changed. `verify` gates on the pre-registered verdicts only in the first case. `launcher` and
@@ -89,19 +89,15 @@ def _compose_loaded(overrides: list[str], conf_dir) -> dict:
         return load_params(compose(overrides, Path(tmp) / "params.yaml", conf_dir))
 
 
-def changed_from_profile(params_path: str | Path = "params.yaml", conf_dir: str | Path = CONF_DIR) -> list[str]:
-    """Dotted keys where params_path differs from its profile as committed ([] for the committed study)."""
-    from tilelli.stage import load_params
-
-    current = load_params(params_path)
-    profile = current.get("profile")
+def changed_from_profile(params: dict, conf_dir: str | Path = CONF_DIR) -> list[str]:
+    """Dotted keys where the loaded params differ from their profile as committed ([] for the committed study)."""
+    profile = params.get("profile")
     if not profile:
-        raise TilelliError(f"{params_path}: missing top-level 'profile' (tiny | paper)")
+        raise TilelliError("params: missing top-level 'profile' (tiny | paper)")
+    current = {k: v for k, v in params.items() if k != OVERRIDES_KEY}
     committed = _compose_loaded([f"profile={profile}"], conf_dir)
-    for tree in (current, committed):
-        tree.pop(OVERRIDES_KEY, None)
-    keys = _diff(committed, current)
-    return [k for k in keys if k.split(".")[0] not in EXECUTION_KEYS]
+    committed.pop(OVERRIDES_KEY, None)
+    return [k for k in _diff(committed, current) if k.split(".")[0] not in EXECUTION_KEYS]
 
 
 def check_composed(params_path: str | Path = "params.yaml", conf_dir: str | Path = CONF_DIR) -> bool:
