@@ -2,9 +2,12 @@
 import os
 
 import pytest
-import torch
 
 os.environ.setdefault("CI", "true")  # no progress bars in test output
+os.environ.setdefault("TILELLI_THREADS", "1")  # pinned numerics' thread count for tests (see below)
+import tilelli  # noqa: E402,F401  pins ATen/MKL before torch runs its first op (tilelli/numerics.py)
+import torch  # noqa: E402
+
 # Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
 # OpenMP barriers between spinning threads slow small ops down by 10-100x.
 torch.set_num_threads(1)

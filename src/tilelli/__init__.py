@@ -5,7 +5,10 @@
     lm = TilelliLM.from_pretrained("models/v4")
     print(tok.decode(lm.generate(tok.encode("Once upon a time"), max_new=128)))
 """
+from tilelli import numerics as _numerics
 from tilelli.errors import TilelliError
+
+_numerics.pin_environment()   # before anything imports torch: ATen and MKL read these once (numerics.py)
 
 __all__ = ["TilelliError", "TilelliLM", "ByteTokenizer"]
 __version__ = "0.1.0"

@@ -33,6 +33,7 @@ from tilelli.params import describe_keys
 
 RESULT_PATHS = ("src", "stages", "conf", "params.yaml", "claims.yaml", "dvc.yaml")
 TIMING_DIR = "metrics/timing"
+NUMERICS = "metrics/numerics.json"      # stages/numerics.py: this machine's fingerprint and settings
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -76,6 +77,31 @@ def device_and_threads() -> tuple[str, int | None]:
     return cpu_name(), torch.get_num_threads()
 
 
+def committed_json(rel: str, root: str | os.PathLike = ".") -> dict | None:
+    """The JSON object `rel` as committed at git HEAD (None outside git, or where HEAD lacks it)."""
+    text = _git(Path(root), "show", f"HEAD:{rel}")
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def numerics_state(root: str | os.PathLike = ".") -> dict:
+    """This run's numerics (metrics/numerics.json) against the committed run's: {"fingerprint",
+    "committed", "same_floats", "settings"}. same_floats is True when the fingerprints agree and
+    when there is nothing to compare with (no committed file: the first run is the reference)."""
+    path = Path(root) / NUMERICS
+    try:
+        here = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        here = {}
+    committed = committed_json(NUMERICS, root) or {}
+    fp, ref = here.get("fingerprint"), committed.get("fingerprint")
+    return {"fingerprint": fp, "committed": ref, "same_floats": ref is None or fp == ref,
+            "settings": here.get("settings"), "cpu": here.get("cpu"), "committed_cpu": committed.get("cpu")}
+
+
 def training_wall_time(timing_dir: str | os.PathLike = TIMING_DIR) -> tuple[float | None, int]:
     """(sum of wall_s over timing_dir/**/*.json, number of files); (None, 0) when there are none."""
     total, runs = 0.0, 0
@@ -110,6 +136,7 @@ def provenance(root: str | os.PathLike = ".", timing_dir: str | os.PathLike | No
         "train_wall_s": wall,
         "train_runs": runs,
         "params_changed": params_changed,
+        "numerics": numerics_state(root),
     }
 
 
@@ -117,6 +144,20 @@ def _duration(seconds: float) -> str:
     h, rest = divmod(int(round(seconds)), 3600)
     m, s = divmod(rest, 60)
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
+
+
+def _numerics_line(n: dict | None) -> str:
+    if not n or not n.get("fingerprint"):
+        return ""
+    s = n.get("settings") or {}
+    how = (f"pinned ({', '.join(f'{k}={v}' for k, v in (s.get('env') or {}).items())}, oneDNN off, "
+           f"{s.get('threads')} threads)" if s.get("mode") == "pinned" else
+           f"native (unpinned: ATen {s.get('cpu_capability')}, {s.get('threads')} threads; depends on the CPU)")
+    same = ("the committed run's" if n.get("committed") and n.get("same_floats") else
+            "no committed run to compare" if not n.get("committed") else
+            f"**differs** from the committed run's `{n['committed']}` ({n.get('committed_cpu')}): this machine "
+            "rounds differently, so its models are not the committed ones")
+    return f"- Numerics: {how}; fingerprint `{n['fingerprint']}` = {same}\n"
 
 
 def provenance_markdown(p: dict) -> str:
@@ -136,7 +177,7 @@ def provenance_markdown(p: dict) -> str:
         f"- Params: **an experiment**, differing from the committed profile at {describe_keys(changed, 4)}. The "
         "expected verdicts were registered for the committed params, so a verdict not as expected is what "
         "this experiment moved, not a failure\n")
-    return (f"- Code: {code}\n{params}"
+    return (f"- Code: {code}\n{params}{_numerics_line(p.get('numerics'))}"
             f"- Versions: Python {p.get('python')}, torch {p.get('torch')}, DVC {p.get('dvc')}\n"
             f"- Device: {p.get('device')}{threads}\n"
             f"- Training wall time: {wall}\n\n")

@@ -53,11 +53,32 @@ def quiet() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _numerics_for(params: dict) -> None:
+    """Params `deterministic` (default true) chooses pinned or native numerics (tilelli/numerics.py).
+    The pinned variables must be set before torch starts, so a stage whose params ask for the other
+    mode than its environment gives is re-executed once with TILELLI_NUMERICS set accordingly."""
+    from tilelli import numerics
+    want = params.get("deterministic", True)
+    if not isinstance(want, bool):
+        raise TilelliError(f"params.yaml: deterministic={want!r}: expected true or false")
+    if want != numerics.pinned():
+        if os.environ.get("TILELLI_REEXEC"):
+            raise TilelliError(f"params deterministic={want} but {numerics.MODE_VAR} is "
+                               f"{os.environ.get(numerics.MODE_VAR)!r}: unset it")
+        env = dict(os.environ, TILELLI_REEXEC="1", **{numerics.MODE_VAR: "pinned" if want else "native"})
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+    numerics.check(torch_loaded="torch" in sys.modules)
+
+
 def run(main, params_path: str | None = None) -> None:
     """Load params, log the stage name, argv and its params, call main(params); one-line errors."""
     try:
         params = load_params(params_path)
-        log(f"[{Path(sys.argv[0]).stem}] argv={sys.argv[1:]} profile={params.get('profile')}")
+        _numerics_for(params)
+        log(f"[{Path(sys.argv[0]).stem}] argv={sys.argv[1:]} profile={params.get('profile')} "
+            f"numerics={os.environ.get('TILELLI_NUMERICS', 'pinned')}")
         main(params)
     except TilelliError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -42,6 +42,9 @@ from tilelli.model.quantities import IGNORE_INDEX
 from tilelli.model.registry import get_config
 from tilelli.model.ternary import TernaryLinear
 from tilelli.model.vanilla import VanillaBlock
+from tilelli.numerics import configure_torch
+
+configure_torch()   # pinned numerics: oneDNN off and a fixed thread count before any model runs
 
 RESIDUAL_OUTPUTS = ("out", "w2", "w_out", "up")   # projections that write into the residual
 

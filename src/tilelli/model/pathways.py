@@ -52,6 +52,13 @@ class CausalDepthwiseConv(nn.Module):
             state["tail"] = uu[:, uu.shape[1] - (k - 1):]
         if T == 1:                                                         # decoding step
             return (uu * self.weight.t()).sum(1, keepdim=True)             # [B, 1, C]
+        if u.is_cpu and not torch.backends.mkldnn.enabled:
+            # pinned numerics (tilelli/numerics.py) turn oneDNN off; its conv has no CPU-independent
+            # mode, and ATen's own depthwise conv is ~40x slower than these k multiply-adds
+            y = uu[:, 0:T] * self.weight[:, 0]
+            for j in range(1, k):
+                y = y + uu[:, j:j + T] * self.weight[:, j]
+            return y                                                       # [B, T, C]
         # conv2d on the strided [B, C, 1, T+k-1] view is ~4x faster than conv1d on CPU here
         y = F.conv2d(uu.transpose(1, 2).unsqueeze(2), self.weight.view(C, 1, 1, k), groups=C)
         return y.squeeze(2).transpose(1, 2)                                # [B, T, C]
