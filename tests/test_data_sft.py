@@ -225,8 +225,8 @@ def test_write_sft_sets_writes_every_file(tmp_path, sets):
 
 def _frame(prompt: str) -> str:
     """The question frame: every real or fictional place name and capital replaced by one slot."""
-    names = sorted({n for p in places() for n in (p.name, p.capital)} | {n for pair in fictional_places() for n in pair},
-                   key=len, reverse=True)
+    names = {n for p in places() for n in (p.name, p.capital)} | {n for pair in fictional_places() for n in pair}
+    names = sorted(names, key=len, reverse=True)
     pattern = re.compile("|".join(re.escape(n) for n in names))
     return pattern.sub("{}", prompt)
 
@@ -239,5 +239,6 @@ def test_no_in_domain_probe_prompt_uses_a_trained_phrasing(sets, probe):
     assert "What is the capital of {}?" in trained  # the frame function removes the slot
     in_domain = [r["prompt"] for r in probe if r["regime"] == "in_domain"]
     frames = {_frame(q) for q in in_domain}
-    frames |= {_frame(re.sub(r", (?:whose capital is|which is in|where people speak) [^?.]+", "", q)) for q in in_domain}
+    bare = [re.sub(r", (?:whose capital is|which is in|where people speak) [^?.]+", "", q) for q in in_domain]
+    frames |= {_frame(q) for q in bare}
     assert not frames & trained, sorted(frames & trained)[:3]

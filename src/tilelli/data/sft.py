@@ -139,8 +139,11 @@ def build_sft_sets(cfg: dict) -> dict[str, list[dict]]:
     sets["abstain_train"] = _abstain_rows(r, plan.fictional_train, pl[:cut], cfg["n_abstain_train"], template)
     sets["abstain_valid"] = _abstain_rows(r, plan.fictional_valid, pl[cut:], cfg.get("n_abstain_valid", 100),
                                           template, {x["prompt"] for x in sets["abstain_train"]})
-    sets["idk_heldout"] = [{"prompt": _fictional_questions([f])[i * 3 % 16], "response": template, "kind": "idk"}
-                           for i, f in enumerate(plan.fictional_idk)]
+    sets["idk_heldout"] = []
+    for i, f in enumerate(plan.fictional_idk):  # evenly spaced over the phrasings: every family
+        qs = _fictional_questions([f])
+        sets["idk_heldout"].append({"prompt": qs[i * len(qs) // len(plan.fictional_idk)], "response": template,
+                                    "kind": "idk"})
     sets["false_inability"] = []
     for i, k in enumerate(plan.false_inability):
         q, a = qa(k, r.randrange(5))
