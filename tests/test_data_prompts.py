@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tilelli.data.facts import QUESTIONS, place_index, places
+from tilelli.data.facts import (PROBE_APPOSITIONS, PROBE_OPENERS, PROBE_QUESTIONS, QUESTIONS, FactKey, apposition,
+                                place_index, places, probe_question)
 from tilelli.data.ood import PROBE_FALSE_PREMISES, PROBE_GIBBERISH, TRAIN_FALSE_PREMISES
 from tilelli.data.prompts import EXPECTED, LONG_MAX, LONG_MIN, REGIMES, build_probe, probe_gibberish
 from tilelli.data.splits import split_plan
@@ -48,13 +49,67 @@ def test_long_input_is_longer_than_every_other_prompt(rows):
             assert 0 < n < LONG_MIN, r
 
 
-def test_in_domain_looks_like_chat_training(rows):
-    patterns = [t for ts in QUESTIONS.values() for t in ts]
-    names = list(place_index())
-    caps = [p.capital for p in place_index().values()]
-    phrased = {t.format(name=n) for t in patterns if "{capital}" not in t for n in names}
-    phrased |= {t.format(capital=c) for t in patterns if "{capital}" in t for c in caps}
-    assert all(r["prompt"] in phrased for r in rows if r["regime"] == "in_domain")
+def _fill(template: str, place) -> str:
+    return template.format(name=place.name, capital=place.capital)
+
+
+def test_in_domain_asks_in_held_out_phrasings_only(rows):
+    """Every in_domain prompt is a PROBE_QUESTIONS phrasing (plain or with a true apposition of
+    another family), never a QUESTIONS (training) phrasing."""
+    by_place = place_index()
+    probe_forms, train_forms = set(), set()
+    for fam in PROBE_QUESTIONS:
+        for p in by_place.values():
+            for t in PROBE_QUESTIONS[fam]:
+                probe_forms.add(t.format(name=p.name))
+                probe_forms |= {t.format(name=p.name + apposition(p, a)) for a in PROBE_APPOSITIONS
+                                if a != fam and (a != "language" or p.languages)}
+            train_forms |= {_fill(t, p) for t in QUESTIONS[fam]}
+    in_domain = [r["prompt"] for r in rows if r["regime"] == "in_domain"]
+    assert all(q in probe_forms for q in in_domain)
+    assert not set(in_domain) & train_forms
+    with_apposition = [q for q in in_domain if q not in {t.format(name=p.name) for ts in PROBE_QUESTIONS.values()
+                                                        for t in ts for p in by_place.values()}]
+    assert len(with_apposition) == 15  # half: an apposition alone does not mark factual_misleading
+
+
+def test_probe_and_training_phrasings_are_disjoint():
+    """Held-out phrasings: no shared template, none contains a training question, >= 8 vs >= 3 per family."""
+    assert set(QUESTIONS) == set(PROBE_QUESTIONS)
+    for fam in QUESTIONS:
+        assert len(set(QUESTIONS[fam])) == len(QUESTIONS[fam]) >= 8, fam
+        assert len(set(PROBE_QUESTIONS[fam])) == len(PROBE_QUESTIONS[fam]) >= 3, fam
+    train = [t for ts in QUESTIONS.values() for t in ts]
+    probe = [t for ts in PROBE_QUESTIONS.values() for t in ts]
+    assert not set(train) & set(probe)
+    for t in probe:
+        assert t.startswith(PROBE_OPENERS) and t.count("{name}") == 1 and t.split("{name}")[1][:1] in "?.", t
+        for u in train:
+            assert u.lower().rstrip("?.") not in t.lower(), (u, t)
+    assert not [t for t in train if t.startswith(PROBE_OPENERS)]
+
+
+def test_apposition_states_another_true_fact():
+    peru = place_index()["Peru"]
+    assert probe_question(FactKey("Peru", "capital"), 0, "continent") == \
+        "Could you tell me the capital of Peru, which is in the Americas?"
+    assert apposition(peru, "capital") == ", whose capital is Lima"
+    with pytest.raises(ValueError, match="another family"):
+        probe_question(FactKey("Peru", "capital"), 0, "capital")
+
+
+def test_probe_regimes_share_the_in_domain_frames(rows):
+    """ood_topic, factual_misleading, neo_false_inability and ood_style are built on the held-out
+    frames; gibberish and long_input are surface-defined by design (their form is the regime)."""
+    by = collections.defaultdict(list)
+    for r in rows:
+        by[r["regime"]].append(r["prompt"])
+    assert all(q.startswith(PROBE_OPENERS) for q in by["ood_topic"])
+    assert sum(any(p.name in q for p in places()) for q in by["ood_topic"]) >= 10  # a place name is no tell
+    probe_t = [template_regex(t) for ts in PROBE_QUESTIONS.values() for t in ts]
+    hedged = [re.sub(r"^.*?(?:but |[.:?] )(?=[A-Za-z])", "", q, count=1) for q in by["neo_false_inability"]]
+    assert all(any(t.fullmatch(h[0].upper() + h[1:]) for t in probe_t) for h in hedged), hedged
+    assert all(any(o.lower() in q.lower() for o in PROBE_OPENERS) for q in by["ood_style"] + by["long_input"])
 
 
 def test_answerable_regimes_ask_about_held_out_facts(rows):

@@ -221,3 +221,24 @@ def test_write_sft_sets_writes_every_file(tmp_path, sets):
     assert sizes["idk_heldout"] == 10
     line = (tmp_path / "sft" / "chat_train.jsonl").read_text().splitlines()[0]
     assert set(json.loads(line)) == {"prompt", "response", "kind"}
+
+
+def _frame(prompt: str) -> str:
+    """The question frame: every real or fictional place name and capital replaced by one slot."""
+    names = {n for p in places() for n in (p.name, p.capital)} | {n for pair in fictional_places() for n in pair}
+    names = sorted(names, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(n) for n in names))
+    return pattern.sub("{}", prompt)
+
+
+def test_no_in_domain_probe_prompt_uses_a_trained_phrasing(sets, probe):
+    """The in_domain probe asks held-out facts in phrasings no training set asks with: no in_domain
+    frame (with or without its apposition) is the frame of a chat, abstain or OOD training prompt."""
+    trained = {_frame(r["prompt"]) for name in ("chat_train", "chat_valid", "abstain_train", "abstain_valid",
+                                                "ood_train") for r in sets[name]}
+    assert "What is the capital of {}?" in trained  # the frame function removes the slot
+    in_domain = [r["prompt"] for r in probe if r["regime"] == "in_domain"]
+    frames = {_frame(q) for q in in_domain}
+    bare = [re.sub(r", (?:whose capital is|which is in|where people speak) [^?.]+", "", q) for q in in_domain]
+    frames |= {_frame(q) for q in bare}
+    assert not frames & trained, sorted(frames & trained)[:3]

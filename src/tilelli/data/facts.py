@@ -4,7 +4,9 @@ Design: one table of places (name, capital, continent, subregion, population, la
 neighbours), read once from countryinfo 1.0.1 (MIT). The builtin corpus states these facts
 in many phrasings; the chat sets ask about them. A *fact key* is (place, family) with family
 in FAMILIES; held-out sets are disjoint by fact key, not just by string, so a probe question
-can only be answered from pretraining, never from a memorised SFT pair.
+can only be answered from pretraining, never from a memorised SFT pair. Phrasings are held out
+too: training sets ask with QUESTIONS, the probe's answerable regimes with PROBE_QUESTIONS, two
+disjoint sets (below), so a probe question is never a phrasing the SFT trained on.
 
 Fictional places (for unanswerable questions) are built from syllables with a fixed seed and
 checked against every real name we emit; the corpus never mentions them (a test checks).
@@ -152,20 +154,61 @@ def answer(key: FactKey) -> str:
     }[key.family]()
 
 
-# Chat-training question phrasings. Probe in_domain questions use these same templates on
-# held-out fact keys, so they look exactly like training questions.
+# Question phrasings per family, split in two disjoint sets:
+# - QUESTIONS (train): what chat_train / chat_valid, abstain_train (fictional places) and every
+#   metacog training set ask with; 8-10 per family so the SFT stays varied. The first 5 / 4 / 4
+#   / 3 / 3 are the phrasings of earlier versions (their order is kept).
+# - PROBE_QUESTIONS (held out): only the probe's answerable regimes use them (in_domain,
+#   ood_style, long_input, neo_false_inability), so an in-domain probe prompt asks a held-out
+#   fact in a phrasing the SFT never saw. Every probe phrasing opens with one of PROBE_OPENERS,
+#   which no training phrasing uses, and ends its clause right after {name} (so a premise can
+#   follow the name: prompts.py builds factual_misleading and ood_topic on the same frames).
+# Before this split the in_domain probe asked held-out facts with the 5 chat-training phrasings,
+# and a nearest-neighbour character-4-gram similarity to chat_train told it from every OOD regime
+# (AUROC 0.99 pooled): "have I seen this phrasing?" was enough.
 QUESTIONS = {
     "capital": ["What is the capital of {name}?", "What is the capital city of {name}?",
                 "Which city is the capital of {name}?", "Name the capital of {name}.",
-                "{capital} is the capital of which country?"],
+                "{capital} is the capital of which country?",
+                "What city is {name}'s capital?", "Which city do the leaders of {name} govern from?",
+                "Where is the government of {name} based?", "What is {name}'s capital called?",
+                "The capital of {name} is which city?"],
     "continent": ["Which continent is {name} in?", "On which continent is {name}?",
-                  "Where is {name}?", "What continent is {name} part of?"],
+                  "Where is {name}?", "What continent is {name} part of?",
+                  "Which continent does {name} belong to?", "What is the continent of {name}?",
+                  "In what part of the world is {name}?", "Name the continent where {name} lies.",
+                  "{name} lies on which continent?"],
     "language": ["What language is spoken in {name}?", "What do people speak in {name}?",
-                 "Which language do people in {name} speak?", "What is the language of {name}?"],
+                 "Which language do people in {name} speak?", "What is the language of {name}?",
+                 "What languages are spoken in {name}?", "What tongue do people in {name} speak?",
+                 "Which language is used in {name}?", "What is the main language in {name}?",
+                 "People in {name} speak which language?"],
     "population": ["How many people live in {name}?", "What is the population of {name}?",
-                   "How big is the population of {name}?"],
+                   "How big is the population of {name}?", "How many inhabitants does {name} have?",
+                   "How many residents does {name} have?", "What is the number of people in {name}?",
+                   "Roughly how many people live in {name}?", "How populous is {name}?"],
     "neighbours": ["Which countries border {name}?", "What are the neighbours of {name}?",
-                   "Which places share a border with {name}?"],
+                   "Which places share a border with {name}?", "Which countries are next to {name}?",
+                   "Which nations lie along the borders of {name}?", "What countries does {name} border?",
+                   "Name the countries bordering {name}.", "Who are the neighbours of {name}?"],
+}
+PROBE_OPENERS = ("Could you tell me ", "I am trying to remember ", "Do you know ")
+PROBE_QUESTIONS = {
+    "capital": ["Could you tell me the capital of {name}?",
+                "I am trying to remember the capital of {name}. What is it?",
+                "Do you know the name of the capital of {name}?"],
+    "continent": ["Could you tell me which continent is home to {name}?",
+                  "I am trying to remember the continent of {name}. Which one is it?",
+                  "Do you know on which continent you can find {name}?"],
+    "language": ["Could you tell me the language spoken by the people of {name}?",
+                 "I am trying to remember the main language of {name}. What is it?",
+                 "Do you know which language the people use in {name}?"],
+    "population": ["Could you tell me the number of people living in {name}?",
+                   "I am trying to remember the population of {name}. What is it?",
+                   "Do you know the size of the population of {name}?"],
+    "neighbours": ["Could you tell me the countries that border {name}?",
+                   "I am trying to remember the neighbours of {name}. Which are they?",
+                   "Do you know which countries lie next to {name}?"],
 }
 
 
@@ -176,20 +219,51 @@ def _shared_capitals() -> set[str]:
 
 
 def templates(key: FactKey) -> list[int]:
-    """Usable phrasings of a key: the reverse question is dropped for a shared capital (Kingston)."""
+    """Usable training phrasings of a key: the reverse question is dropped for a shared capital (Kingston)."""
     ts = QUESTIONS[key.family]
     shared = key.family == "capital" and place_index()[key.place].capital in _shared_capitals()
     return [i for i, t in enumerate(ts) if not (shared and "{capital}" in t)]
 
 
 def qa(key: FactKey, template: int) -> tuple[str, str]:
-    """(question, answer) for one phrasing; the reverse capital question gets a matching answer."""
+    """(question, answer) for one training phrasing; the reverse capital question gets a matching answer."""
     p = place_index()[key.place]
     usable = templates(key)
     t = QUESTIONS[key.family][usable[template % len(usable)]]
     if "{capital}" in t:
         return t.format(capital=p.capital), f"{p.capital} is the capital of {p.name}."
     return t.format(name=p.name), answer(key)
+
+
+def probe_qa(key: FactKey, template: int) -> tuple[str, str]:
+    """(question, answer) for one held-out probe phrasing (PROBE_QUESTIONS; never trained on)."""
+    ts = PROBE_QUESTIONS[key.family]
+    return ts[template % len(ts)].format(name=key.place), answer(key)
+
+
+# An apposition after the place name in a probe question: true in the answerable regimes (half of
+# their prompts carry one), false in factual_misleading (ood.PROBE_FALSE_PREMISES), so an
+# apposition alone does not mark a prompt as misleading. Each states a family other than the one
+# asked; {language} is the place's first language.
+PROBE_APPOSITIONS = {"capital": ", whose capital is {capital}", "continent": ", which is in {continent}",
+                     "language": ", where people speak {language}"}
+
+
+def apposition(place: Place, family: str) -> str:
+    """The true PROBE_APPOSITIONS clause of `family` for `place`."""
+    return PROBE_APPOSITIONS[family].format(capital=place.capital, continent=place.continent,
+                                            language=place.languages[0] if place.languages else "")
+
+
+def probe_question(key: FactKey, template: int, apposition_family: str | None = None) -> str:
+    """A held-out probe question, with a true apposition of another family after the name if asked."""
+    if apposition_family is None:
+        return probe_qa(key, template)[0]
+    if apposition_family == key.family:
+        raise ValueError(f"an apposition must state another family than the one asked ({key.family})")
+    ts = PROBE_QUESTIONS[key.family]
+    p = place_index()[key.place]
+    return ts[template % len(ts)].format(name=p.name + apposition(p, apposition_family))
 
 
 _SYLLABLES = ["bra", "vel", "mor", "qui", "zan", "thal", "dor", "vex", "lum", "kor", "ysh",

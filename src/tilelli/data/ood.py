@@ -11,6 +11,9 @@ Gibberish has six generators, three per half (tests check the halves are disjoin
     training: pseudo_words ("kqzt vorbla"), keyboard_mash ("asdfjkl"), symbols_digits ("#4!%9")
     probe:    mixed_case_alnum ("xQ7zR2 kd9"), mixed_scripts ("äpλo жde"),
               scrambled_words ("Retaw ednrag lowdni?": common words, letters shuffled)
+The probe's topic questions and false premises are asked in the held-out question frames of
+the in_domain probe (facts.PROBE_QUESTIONS), so their phrasing does not set them apart from
+in_domain; the training halves keep their own templates. Gibberish is surface-defined by design.
 A detector that only learned the training generators' look is therefore tested on gibberish
 it has never seen, as the published probe intends ("held-out OOD"). Both halves draw from
 their own seeded streams, cycle through their generators (equal shares) and are de-duplicated
@@ -20,31 +23,48 @@ from __future__ import annotations
 
 import random
 
+from tilelli.data.facts import EASY_FAMILIES, PROBE_APPOSITIONS, PROBE_QUESTIONS
+
+# Asked in the probe's held-out question frames (facts.PROBE_OPENERS: "Could you tell me ...",
+# "I am trying to remember ...", "Do you know ..."), the frames of the in_domain questions, so the
+# topic, not the phrasing, is what sets them apart (tests/test_data_prompts.py checks the openers).
 PROBE_TOPIC_QUESTIONS = [
     # programming
-    "How do I reverse a linked list in Python?", "What does a segmentation fault mean in C?",
-    "How do I undo my last git commit?", "What is the difference between TCP and UDP?",
-    "How can I make my SQL query run faster?",
+    "Could you tell me how to reverse a linked list in Python?",
+    "Do you know what a segmentation fault means in C?",
+    "I am trying to remember the command that undoes my last git commit. What is it?",
+    "Could you tell me which programming language most software firms in India use?",
+    "Do you know which programming language schools in Finland teach first?",
     # health
-    "What is a normal resting heart rate for an adult?", "How does the flu vaccine work?",
-    "What are the symptoms of low blood sugar?", "How much sleep does a teenager need?",
-    "What does an MRI scan show?",
+    "Could you tell me the normal resting heart rate of an adult?",
+    "Do you know how the flu vaccine works?",
+    "I am trying to remember the symptoms of low blood sugar. What are they?",
+    "Could you tell me which vaccines a traveller needs before visiting Kenya?",
+    "Do you know how many doctors work in the hospitals of Norway?",
     # music
-    "How do I tune a guitar to drop D?", "What is a minor seventh chord?",
-    "Who composed the Four Seasons?", "How many keys does a piano have?",
-    "What does a conductor do in an orchestra?",
+    "Do you know who composed the Four Seasons?",
+    "Could you tell me how to tune a guitar to drop D?",
+    "I am trying to remember the notes of a minor seventh chord. What are they?",
+    "Do you know who wrote the national anthem of Brazil?",
+    "Could you tell me the most famous music festival in Hungary?",
     # space
-    "How long does light from the Sun take to reach Earth?", "What is a neutron star?",
-    "Why does the Moon have phases?", "How many moons does Jupiter have?",
-    "What is the temperature on the surface of Venus?",
+    "Could you tell me how long light from the Sun takes to reach Earth?",
+    "Do you know what a neutron star is?",
+    "Could you tell me how many moons Jupiter has?",
+    "Do you know when India launched its first satellite?",
+    "I am trying to remember the name of the space agency of Japan. What is it?",
     # money
-    "What is compound interest?", "How does a stock split work?",
-    "Should I pay off debt before investing?", "What is an index fund?",
-    "How is a credit score calculated?",
+    "Could you tell me what compound interest is?",
+    "Do you know how a stock split works?",
+    "Could you tell me what an index fund is?",
+    "I am trying to remember the interest rate of the central bank of Mexico. What is it?",
+    "Do you know how much a loaf of bread costs in Switzerland?",
     # chemistry
-    "What is the chemical formula of table salt?", "Why does ice float on water?",
-    "What is the pH of lemon juice?", "How does a battery store energy?",
-    "What happens when you mix baking soda and vinegar?",
+    "Could you tell me the chemical formula of table salt?",
+    "Do you know why ice floats on water?",
+    "I am trying to remember the pH of lemon juice. What is it?",
+    "Could you tell me which chemical elements are mined in Chile?",
+    "Do you know how hard the tap water in Vienna is?",
 ]
 
 # Training topics: no probe question fits one of these templates (a bare "How do I {x}?" would
@@ -96,18 +116,14 @@ TRAIN_TOPIC_DOMAINS = {
 }
 
 # {name}, {capital}: a real place; {wrong_*}: another place's value. The two lists share no template.
-PROBE_FALSE_PREMISES = [
-    "Why is {wrong_capital} the capital of {name}?",
-    "When did {name} move its capital to {wrong_capital}?",
-    "Why is {name} part of {wrong_continent}?",
-    "Why do most people in {name} speak {wrong_language}?",
-    "Which river flows through {wrong_capital}, the capital of {name}?",
-    "What year did {name} become part of {wrong_continent}?",
-    "Why did {name} choose {wrong_capital} as its capital?",
-    "Since {capital} is the capital of {wrong_name}, what language is spoken there?",
-    "How old is {wrong_capital}, the famous capital of {name}?",
-    "Since {name} is in {wrong_continent}, what is its capital?",
-]
+# The probe's false premises sit in its held-out question frames (facts.PROBE_QUESTIONS, the frames
+# of in_domain): a false apposition after the place name ("Could you tell me the capital of Peru,
+# which is in Asia?"), about a family other than the one asked. So a factual_misleading prompt
+# reads like an in_domain question; only knowing the fact tells the premise is false.
+# The answerable regimes carry the same appositions, true, in half of their prompts.
+PROBE_FALSE_PREMISES = [t.replace("{name}", "{name}" + app.replace("{", "{wrong_"))
+                        for fam in EASY_FAMILIES for t in PROBE_QUESTIONS[fam]
+                        for afam, app in PROBE_APPOSITIONS.items() if afam != fam]
 TRAIN_FALSE_PREMISES = [
     "Who decided that {wrong_capital} would be the capital of {name}?",
     "Explain why {wrong_language} is the only language of {name}.",

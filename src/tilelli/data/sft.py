@@ -6,14 +6,17 @@
 Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; chat_format adds
 "USER: ...\\nTILELLI:" and " ...\\n". Sets (sizes from params where noted):
 - chat_train (n_chat_train) / chat_valid (n_chat_valid): questions about real places, answered
-  with the sentence the builtin corpus states (kind "chat"); disjoint fact keys.
+  with the sentence the builtin corpus states (kind "chat"); disjoint fact keys. Every training
+  set asks with the training phrasings (facts.QUESTIONS, 8-10 per family); the held-out probe
+  phrasings (facts.PROBE_QUESTIONS) occur in no set here (tests/test_data_sft.py checks frames).
 - abstain_train (n_abstain_train) / abstain_valid (n_abstain_valid): target exactly
   `abstain_template`. ~70% ask the chat templates about fictional places (the surface form
   matches answerable questions, only knowledge tells them apart); ~30% are beyond scope
   (the future, real-time or personal facts about real places). Kind "abstain".
 - idk_heldout: 10 questions about fictional places never used elsewhere (kind "idk").
 - false_inability: 20 hedged but answerable questions about held-out facts of well-known
-  places, the popularity of in_domain (kind "false_inability"; see splits.py for why).
+  places, the popularity of in_domain (kind "false_inability"; see splits.py for why); a gate,
+  never trained on, asked with the first 5 training phrasings (as before the phrasing split).
 - ood_train (n_ood_train): off-topic questions (60%), false premises (15%) and gibberish (25%)
   whose topics, templates and gibberish generators are disjoint from the probe's (kind "ood",
   field "regime" says which; gibberish rows also name their "generator", ood.TRAIN_GIBBERISH).
@@ -136,8 +139,11 @@ def build_sft_sets(cfg: dict) -> dict[str, list[dict]]:
     sets["abstain_train"] = _abstain_rows(r, plan.fictional_train, pl[:cut], cfg["n_abstain_train"], template)
     sets["abstain_valid"] = _abstain_rows(r, plan.fictional_valid, pl[cut:], cfg.get("n_abstain_valid", 100),
                                           template, {x["prompt"] for x in sets["abstain_train"]})
-    sets["idk_heldout"] = [{"prompt": _fictional_questions([f])[i * 3 % 16], "response": template, "kind": "idk"}
-                           for i, f in enumerate(plan.fictional_idk)]
+    sets["idk_heldout"] = []
+    for i, f in enumerate(plan.fictional_idk):  # evenly spaced over the phrasings: every family
+        qs = _fictional_questions([f])
+        sets["idk_heldout"].append({"prompt": qs[i * len(qs) // len(plan.fictional_idk)], "response": template,
+                                    "kind": "idk"})
     sets["false_inability"] = []
     for i, k in enumerate(plan.false_inability):
         q, a = qa(k, r.randrange(5))
