@@ -36,7 +36,7 @@ def save_state(state_dir, model, optimizer, step: int, fp: str, log_rows: list[d
             t = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"optim.{idx}.{key}"] = t.detach().cpu().contiguous()
     meta = {"step": step, "fingerprint": fp, "param_groups": opt["param_groups"], "log": log_rows}
-    with atomic_dir(state_dir) as tmp:
+    with atomic_dir(state_dir, need=sum(t.numel() * t.element_size() for t in tensors.values())) as tmp:
         save_file(tensors, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps(meta, default=list))
 
