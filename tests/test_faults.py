@@ -408,7 +408,7 @@ def test_a_full_disk_during_dvc_push_or_pull_leaves_the_workspace_unchanged(dvc_
 # ---------------------------------------------------------------------------------------------
 def _table_rows() -> list[list[str]]:
     text = (ROOT / "docs" / "FAULTS.md").read_text()
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+    rows = [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])] for line in text.splitlines()
             if line.startswith("|") and not line.startswith("|--") and not line.startswith("| #")]
     return [r for r in rows if r and r[0].isdigit()]
 
