@@ -128,6 +128,18 @@ def test_chat_answers_invalid_utf8_on_stdin(model_dir, capsys, monkeypatch, erro
     assert captured.out == "tilelli> " + _library_answer(model_dir, raw.strip(), 16) + "\n"
 
 
+def test_chat_in_the_c_locale_answers_with_question_marks(model_dir, monkeypatch):
+    """LC_ALL=C: stdin decodes with surrogateescape and stdout is ASCII; U+FFFD prints as "?"."""
+    raw = b"\xff\xfe What is the capital of France?\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="ascii", errors="surrogateescape"))
+    out = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(out, encoding="ascii", errors="strict"))
+    assert cli.main(["chat", "--model", str(model_dir), "--max-new", "16"]) == 0
+    sys.stdout.flush()
+    expected = _library_answer(model_dir, raw.strip(), 16).encode("ascii", errors="replace")
+    assert out.getvalue() == b"tilelli> " + expected + b"\n"
+
+
 def test_chat_answers_invalid_utf8_in_argv_and_a_20kb_question(model_dir, capsys):
     arg = b"\xff\xfe What?".decode("utf-8", errors="surrogateescape")   # how Python hands such argv over
     assert cli.main(["chat", "--model", str(model_dir), "--max-new", "8", arg]) == 0

@@ -18,7 +18,8 @@ question is answered on its own (the model was tuned on single-turn pairs and it
 256 bytes). Bytes are streamed as they are generated through an incremental UTF-8 decoder, so a
 multi-byte character appears once complete and invalid bytes show as U+FFFD. Questions are
 bytes too: standard input is read as bytes, so invalid UTF-8 in a pipe reaches the model as it
-is and gets an answer.
+is and gets an answer. Under an ASCII locale (LC_ALL=C) characters stdout cannot encode print
+as "?" instead of ending the answer in an error.
 
 Failures (missing or corrupt checkpoint, bad option values) print `error: <one line>` on stderr
 and exit with status 2, like the stage scripts (tilelli/stage.py).
@@ -254,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        # Under an ASCII locale (LC_ALL=C) a generated U+FFFD or "é" must not end the answer
+        # in a UnicodeEncodeError: such characters print as "?" there.
+        sys.stdout.reconfigure(errors="replace")
     try:
         args.func(args)
     except TilelliError as e:
