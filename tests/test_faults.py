@@ -144,6 +144,8 @@ def test_chat_answers_invalid_utf8_in_argv_and_a_20kb_question(model_dir, capsys
     arg = b"\xff\xfe What?".decode("utf-8", errors="surrogateescape")   # how Python hands such argv over
     assert cli.main(["chat", "--model", str(model_dir), "--max-new", "8", arg]) == 0
     assert capsys.readouterr().out == _library_answer(model_dir, b"\xff\xfe What?", 8) + "\n"
+    assert cli.main(["generate", "--model", str(model_dir), "--max-new", "4", "--prompt", arg]) == 0
+    capsys.readouterr()
     long = "Is this question long? " * 900                                  # 20,700 bytes, context 256
     assert cli.main(["chat", "--model", str(model_dir), "--max-new", "4", long]) == 0
     assert capsys.readouterr().out.endswith("\n")

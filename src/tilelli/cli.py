@@ -94,11 +94,9 @@ def _sampling(args) -> dict:
 
 def cmd_generate(args) -> None:
     from tilelli.model import TilelliLM
-    from tilelli.tokenizer import ByteTokenizer
 
-    tok = ByteTokenizer()
     lm = TilelliLM.from_pretrained(args.model, args.revision)
-    prompt = tok.encode(args.prompt)
+    prompt = list(args.prompt.encode("utf-8", errors="surrogateescape"))   # argv bytes as they were
     stop = [s.replace("\\n", "\n").replace("\\t", "\t").encode("utf-8") for s in args.stop] or None
     sys.stdout.write(args.prompt)
     write, finish = _stream_writer(sys.stdout)
