@@ -107,7 +107,7 @@ def disk_full(path: str | os.PathLike, need: int | None) -> TilelliError:
     free = shutil.disk_usage(where).free
     needed = f"needs {need:,} bytes" if need is not None else "needs more space"
     return TilelliError(f"{path}: no space left on device: the write {needed}, {free:,} bytes free; "
-                        "free some space and re-run (the previous output is unchanged)")
+                        "free some space and re-run (the previous output, if any, is unchanged)")
 
 
 def _umask() -> int:
