@@ -30,7 +30,7 @@ def test_errors_name_file_and_line(tmp_path, content, line, why):
 def test_invalid_utf8_names_the_line(tmp_path):
     path = tmp_path / "bin.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": "\xff\xfe"}\n')
-    with pytest.raises(TilelliError, match="bin.jsonl"):
+    with pytest.raises(TilelliError, match=r"bin\.jsonl:2: not valid UTF-8 \(invalid start byte at byte 7\)$"):
         read_jsonl(path)
 
 

@@ -51,6 +51,7 @@ def _assert_clean_failure(result, needle, workspace):
     ("pretrain.lr", -0.001, "pretrain.lr=-0.001"),
     ("model.name", "tilelli-huge", "tilelli-huge"),
     ("pretrain.seq_len", 4096, "exceeds the model's context"),
+    ("pretrain.warmup_steps", 5, "params.yaml: pretrain.warmup_steps: unknown key; did you mean warmup?"),
 ])
 def test_pretrain_rejects_bad_params(workspace, key, value, needle):
     if key != "pretrain.seq_len":

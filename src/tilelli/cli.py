@@ -16,7 +16,10 @@ Chat uses the SFT format of docs/CONTRACTS.md: the prompt is "USER: {question}\\
 model continues with " {answer}\\n", and generation stops at the end of turn ("\\n"). Each
 question is answered on its own (the model was tuned on single-turn pairs and its context is
 256 bytes). Bytes are streamed as they are generated through an incremental UTF-8 decoder, so a
-multi-byte character appears once complete and invalid bytes show as U+FFFD.
+multi-byte character appears once complete and invalid bytes show as U+FFFD. Questions are
+bytes too: standard input is read as bytes, so invalid UTF-8 in a pipe reaches the model as it
+is and gets an answer. Under an ASCII locale (LC_ALL=C) characters stdout cannot encode print
+as "?" instead of ending the answer in an error.
 
 Failures (missing or corrupt checkpoint, bad option values) print `error: <one line>` on stderr
 and exit with status 2, like the stage scripts (tilelli/stage.py).
@@ -29,9 +32,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from tilelli.data.chat_format import END_OF_TURN, format_prompt
+from tilelli.data.chat_format import ASSISTANT_TAG, END_OF_TURN, USER_PREFIX
 from tilelli.errors import TilelliError
-
 
 
 def _stream_writer(out, skip_leading_space: bool = False):
@@ -92,11 +94,9 @@ def _sampling(args) -> dict:
 
 def cmd_generate(args) -> None:
     from tilelli.model import TilelliLM
-    from tilelli.tokenizer import ByteTokenizer
 
-    tok = ByteTokenizer()
     lm = TilelliLM.from_pretrained(args.model, args.revision)
-    prompt = tok.encode(args.prompt)
+    prompt = list(args.prompt.encode("utf-8", errors="surrogateescape"))   # argv bytes as they were
     stop = [s.replace("\\n", "\n").replace("\\t", "\t").encode("utf-8") for s in args.stop] or None
     sys.stdout.write(args.prompt)
     write, finish = _stream_writer(sys.stdout)
@@ -105,12 +105,22 @@ def cmd_generate(args) -> None:
     sys.stdout.write("\n")
 
 
-def answer(lm, question: str, max_new: int, out, **sampling) -> str:
+def question_bytes(question: str | bytes) -> bytes:
+    """The question's bytes, stripped: the model is byte-level, so any bytes are a question.
+
+    Text from argv that was not valid UTF-8 arrives with surrogate escapes; they map back to
+    the original bytes (never a UnicodeEncodeError)."""
+    if isinstance(question, str):
+        return question.strip().encode("utf-8", errors="surrogateescape")
+    return question.strip()
+
+
+def answer(lm, question: str | bytes, max_new: int, out, **sampling) -> str:
     """Stream the model's answer to one question to `out`; return it (without the end of turn)."""
     from tilelli.tokenizer import ByteTokenizer
 
     tok = ByteTokenizer()
-    prompt = tok.encode(format_prompt(question.strip()))
+    prompt = list(USER_PREFIX.encode() + question_bytes(question) + ASSISTANT_TAG.encode())
     write, finish = _stream_writer(out, skip_leading_space=True)
     full = lm.generate(prompt, max_new, stop=[END_OF_TURN.encode()], callback=write, **sampling)
     finish()
@@ -128,11 +138,14 @@ def cmd_chat(args) -> None:
     interactive = sys.stdin.isatty()
     if interactive:
         print(f"tilelli chat ({args.model}); empty line or Ctrl-D to quit", file=sys.stderr)
+    # Lines are read as bytes: a pipe may carry any bytes (invalid UTF-8 included), and the
+    # model takes them as they are.
+    stdin = getattr(sys.stdin, "buffer", None)
     while True:
         if interactive:
             sys.stderr.write("you> ")
             sys.stderr.flush()
-        line = sys.stdin.readline()
+        line = stdin.readline() if stdin is not None else sys.stdin.readline()
         if not line or not line.strip():
             break
         sys.stdout.write("tilelli> ")
@@ -240,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        # Under an ASCII locale (LC_ALL=C) a generated U+FFFD or "é" must not end the answer
+        # in a UnicodeEncodeError: such characters print as "?" there.
+        sys.stdout.reconfigure(errors="replace")
     try:
         args.func(args)
     except TilelliError as e:

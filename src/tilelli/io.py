@@ -8,10 +8,13 @@ Reading: a missing, unreadable or malformed file raises TilelliError with ONE li
 file and the line ("data/x.jsonl:2: not valid JSON (...)"); a missing file is an error, never
 an empty dict, so a stage cannot silently run on absent inputs.
 Writing: to a temporary sibling, fsync, then rename over the target. A crash mid-write leaves
-the old file (or nothing), never a half file that looks complete.
+the old file (or nothing), never a half file that looks complete. A full disk during the write
+removes the temporary and raises one TilelliError line naming the target, the bytes the write
+needed and the bytes free (see disk_full); the previous output stays.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -57,16 +60,16 @@ def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterato
     """Yield one dict per non-blank line; a bad line raises TilelliError('file:line: why')."""
     path = Path(path)
     required = tuple(required)
-    with _open_text(path) as f:
-        lineno = 0
-        while True:
+    if not path.is_file():
+        raise TilelliError(f"{path}: file not found")
+    # Bytes, decoded line by line: a text reader decodes 8 KB blocks ahead, so its error would
+    # name the line being read, not the one holding the bad byte.
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
             try:
-                line = f.readline()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise TilelliError(f"{path}:{lineno + 1}: not valid UTF-8 ({e.reason})") from None
-            if not line:
-                return
-            lineno += 1
+                raise TilelliError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
             if line.strip():
                 yield _jsonl_row(path, lineno, line, required)
 
@@ -89,6 +92,24 @@ def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[di
     return list(iter_jsonl(path, required))
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC (or EDQUOT) from the OS, or a writer that wraps it in its own error (safetensors'
+    SafetensorError says "I/O error: No space left on device")."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+
+
+def disk_full(path: str | os.PathLike, need: int | None) -> TilelliError:
+    """The one-line error for a write to `path` that ran out of space (measured after cleanup)."""
+    path = Path(path)
+    where = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(where).free
+    needed = f"needs {need:,} bytes" if need is not None else "needs more space"
+    return TilelliError(f"{path}: no space left on device: the write {needed}, {free:,} bytes free; "
+                        "free some space and re-run (the previous output, if any, is unchanged)")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -96,26 +117,36 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path next to `path`; on success rename it over `path`."""
+def atomic_path(path: str | os.PathLike, suffix: str = "", need: int | None = None):
+    """Yield a temporary path next to `path`; on success rename it over `path`.
+
+    `need`: the bytes the write takes, for the one-line error when the disk is full."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
+    full = False
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
+    except Exception as e:
+        full = is_disk_full(e)
+        if not full:
+            raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    if full:
+        raise disk_full(path, need) from None
 
 
 def write_text(path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+    data = text.encode("utf-8")
+    with atomic_path(path, need=len(data)) as tmp:
+        Path(tmp).write_bytes(data)
 
 
 def write_json(path, obj, indent: int = 2) -> None:
@@ -127,12 +158,15 @@ def write_jsonl(path, rows) -> None:
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike):
-    """Yield a temporary directory next to `path`; on success it replaces `path` whole."""
+def atomic_dir(path: str | os.PathLike, need: int | None = None):
+    """Yield a temporary directory next to `path`; on success it replaces `path` whole.
+
+    `need`: the bytes the folder takes, for the one-line error when the disk is full."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())
+    full = False
     try:
         yield tmp
         if path.exists():
@@ -147,5 +181,11 @@ def atomic_dir(path: str | os.PathLike):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except Exception as e:
+        full = is_disk_full(e)
+        if not full:
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if full:
+        raise disk_full(path, need) from None

@@ -20,7 +20,9 @@ rewrites such a folder as format 2 without touching the weights. A folder from a
 fails with one line saying so.
 
 `save_pretrained` writes all files into a temporary sibling directory and renames it over the
-target (tilelli.io.atomic_dir), so a crash never leaves a half checkpoint that looks complete.
+target (tilelli.io.atomic_dir), so a crash never leaves a half checkpoint that looks complete;
+a full disk removes the temporary and is one TilelliError line naming the folder, the bytes the
+tensors need and the bytes free, and the earlier complete folder stays.
 `load_pretrained` checks, in order: the directory, config.json (JSON, model_type, format, version,
 known keys), the weights file size (truncation) and its sha256 (tampering or corruption), then
 rebuilds the model from the stored config and loads the tensors with strict key and shape checks.
@@ -81,6 +83,11 @@ def _write_folder(tmp: Path, config: dict, num_params: int, metadata: dict, path
     (tmp / CARD).write_text(card, encoding="utf-8")
 
 
+def tensor_bytes(tensors: dict) -> int:
+    """The bytes of the tensors' data (what a safetensors file of them needs, less its header)."""
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
 def save_pretrained(lm, path, metadata: dict | None = None) -> None:
     metadata = dict(metadata or {})
     try:
@@ -88,7 +95,8 @@ def save_pretrained(lm, path, metadata: dict | None = None) -> None:
     except (TypeError, ValueError) as e:
         raise TilelliError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in lm.state_dict().items()}
-    with atomic_dir(path) as tmp:
+    # A full disk is one line naming the folder, these bytes and the free space (tilelli.io).
+    with atomic_dir(path, need=tensor_bytes(tensors)) as tmp:
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt"})
         _write_folder(tmp, asdict(lm.config), lm.num_params(), metadata, path)
 

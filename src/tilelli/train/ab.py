@@ -100,7 +100,7 @@ def reuse_sweep_run(params: dict, arm: str, seed: int, lr: float) -> dict:
     plan = ab_plan(params)
     src, dst = sweep_run(arm, lr), final_run(arm, seed)
     metrics = run_metrics(src, "run `dvc repro ab_sweep`")
-    want = TrainConfig.from_params({**plan.train, "lr": lr}, dst, seed=seed).as_dict()
+    want = TrainConfig.from_params({**plan.train, "lr": lr}, dst, seed=seed, key="ab.train").as_dict()
     want = {**{k: v for k, v in want.items() if k != "name"}, "model_name": plan.models[arm]}
     got = {**metrics.get("config", {}), "model_name": metrics.get("model_name")}
     differ = sorted(k for k in want if got.get(k) != want[k])

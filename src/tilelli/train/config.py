@@ -5,9 +5,23 @@ dataclass validates them all; a bad value is one clear line naming the key and t
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field, fields
 
 from tilelli.errors import TilelliError
+
+# Keys a stage reads from its own training section besides TrainConfig's (where it reads them).
+STAGE_KEYS = {"abstain_sft": ("abstain_bce_weight",)}   # train/recipes.py abstain_sft: the head's BCE weight
+
+
+def reject_unknown(keys, valid, where: str) -> None:
+    """One line for the first key not in `valid`, with the nearest valid key (a misspelt key
+    must never be ignored silently: `warmup_steps: 5` would train with the default warmup)."""
+    for key in keys:
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.5)
+            hint = f"did you mean {near[0]}?" if near else f"valid keys: {', '.join(sorted(valid))}"
+            raise TilelliError(f"params.yaml: {where}.{key}: unknown key; {hint}")
 
 
 @dataclass(frozen=True)
@@ -32,8 +46,18 @@ class TrainConfig:
     name: str = "train"        # stage name, used in messages
 
     @classmethod
-    def from_params(cls, section: dict, name: str, seed: int = 0, **extra) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
+    def from_params(cls, section: dict, name: str, seed: int = 0, key: str | None = None,
+                    **extra) -> "TrainConfig":
+        """`section` is params[key] (key defaults to `name`); an unknown key is an error naming it."""
+        key = key or name
+        if not isinstance(section, dict):
+            raise TilelliError(f"params.yaml: {key}: expected a mapping of training keys, got {section!r}")
+        known = {f.name for f in fields(cls)} - {"name"}
+        reject_unknown(section, known | set(STAGE_KEYS.get(key, ())), key)
+        for k in STAGE_KEYS.get(key, ()):
+            v = section.get(k, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise TilelliError(f"params.yaml: {key}.{k}={v!r}: must be a number >= 0")
         values = {k: v for k, v in section.items() if k in known}
         values.update(extra)
         missing = [f.name for f in fields(cls) if f.name in ("steps", "batch_size", "seq_len", "lr")
@@ -142,8 +166,9 @@ class MetacogRecipe:
                 not (self.windows > 0 if raw else self.windows == 0):
             bad("windows", "must be a positive integer for data raw_text, and is not used (0) otherwise")
         overridable = {f.name for f in fields(TrainConfig)} - {"name", "seed"}
-        if not isinstance(self.train, dict) or set(self.train) - overridable:
+        if not isinstance(self.train, dict):
             bad("train", f"overrides keys of metacog.train; valid keys: {', '.join(sorted(overridable))}")
+        reject_unknown(self.train, overridable, f"{self.name}.train")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "name"}

@@ -32,8 +32,11 @@ def sft_examples(rows: list[dict], seq_len: int, template: str) -> list[dict]:
 
 def train_config(params: dict, key: str, model, run: str | None = None, overrides: dict | None = None) -> TrainConfig:
     """params[key] (+ overrides) as a checked TrainConfig for `model`: called before any data is read."""
-    cfg = TrainConfig.from_params({**param(params, key), **(overrides or {})}, run or key,
-                                  seed=params.get("seed", 0))
+    section = param(params, key)
+    if not isinstance(section, dict):
+        raise TilelliError(f"params.yaml: {key}: expected a mapping of training keys, got {section!r}")
+    cfg = TrainConfig.from_params({**section, **(overrides or {})}, run or key,
+                                  seed=params.get("seed", 0), key=key)
     if cfg.seq_len > model.config.max_seq:
         raise TilelliError(f"params.yaml: {key}.seq_len={cfg.seq_len} exceeds the model's context "
                            f"({model.config.max_seq})")
@@ -44,12 +47,18 @@ def run_training(params: dict, cfg: TrainConfig, model, batch_fn, eval_batches, 
                  loss_fn=lm_loss, identity=None, metadata=None) -> dict:
     """Train `model` under `cfg` (see train_config) and save models/<out>.
 
+    The evaluation batches are built once, before the first step: every input (the training
+    shard through batch_fn, the validation shard or rows through eval_batches) is checked first.
+
     cfg.name names the artifacts: checkpoints/<run> (resume state),
     plots/train/<run>/{train,eval}.csv, metrics/train/<run>.json, metrics/timing/<run>.json.
     """
     run = cfg.name
     device = resolve_device(params.get("device", "auto"))
-    summary = train(model, cfg, batch_fn(cfg), loss_fn, lambda m: evaluate_lm(m, eval_batches(cfg), device),
+    # Built (and the shards behind them verified: size, sha256, separator) before the first step,
+    # so a corrupt valid.bin fails here rather than at the first evaluation, after steps have run.
+    evals = eval_batches(cfg)
+    summary = train(model, cfg, batch_fn(cfg), loss_fn, lambda m: evaluate_lm(m, evals, device),
                     out_dir=f"models/{out}", state_dir=f"checkpoints/{run}", log_dir=f"plots/train/{run}",
                     metadata=metadata, identity=identity, device=device)
     timing, main = summary.pop("timing"), summary.pop("main_process")

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from tilelli.errors import TilelliError
 from tilelli.io import atomic_dir, read_json
+from tilelli.model.checkpoint import tensor_bytes
 
 
 def fingerprint(*parts) -> str:
@@ -36,7 +37,7 @@ def save_state(state_dir, model, optimizer, step: int, fp: str, log_rows: list[d
             t = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"optim.{idx}.{key}"] = t.detach().cpu().contiguous()
     meta = {"step": step, "fingerprint": fp, "param_groups": opt["param_groups"], "log": log_rows}
-    with atomic_dir(state_dir) as tmp:
+    with atomic_dir(state_dir, need=tensor_bytes(tensors)) as tmp:      # a full disk: one line
         save_file(tensors, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps(meta, default=list))
 
