@@ -5,7 +5,8 @@
                                              # every seed -> metrics/ab.json, plots/ab/val_bpb.csv
 
 Lowest final validation bits/byte wins the sweep (diverged runs never do, ties go to the smaller
-lr); metrics/ab.json keeps the sweep, the chosen lrs and each arm's bpb half-way vs at the end.
+lr); metrics/ab.json keeps the sweep, the chosen lrs, each arm's bpb half-way vs at the end and
+its drop over the last quarter (the convergence criterion of claim N2).
 This completes the comparison the published kit left pending (N2: 3 Lite seeds vs 1 vanilla).
 """
 import argparse

@@ -11,12 +11,13 @@ Writes
     metrics/auroc.json      {<model>: {<signal>: {<contrast>: {auroc, lo, hi, n_pos, n_neg}},
                                        wins, wins_holm, vs_surface, router_family},
                              groups: {<group>: {members, <signal>: {<contrast>: {auroc, lo, hi, n_seeds, per_seed}},
-                                                vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}}}},
+                                                vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}},
+                                                abstain_flags_in_domain: {rate, lo, hi, hits, n, n_seeds, per_seed, threshold}}},
                              summary: {contrasts: {<name>: {...}}, best_variant: {...}}}
     metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}}}
     results/auroc/          <model>.md, summary.md, tests.json (every paired comparison)
     plots/auroc/            <model>/{heatmap.png, roc.png, roc/<signal>.csv, risk_coverage.csv}, risk_coverage.png
-Params: auroc.{bootstrap, ci, seed, min_gain, alpha, proven_min_wins, ceiling, contrasts};
+Params: auroc.{bootstrap, ci, seed, min_gain, alpha, proven_min_wins, ceiling, flag_threshold, contrasts};
 metacog.{variants, ranked, seeds, main, weight0_variant (default "v8b")}.
 """
 import time

@@ -6,8 +6,9 @@ Reads models/v4 and models/metacog/<variant>-s<seed> (the explicit list of tilel
 held-out chat text data/sft/chat_valid.jsonl and metrics/behaviour.json (probe loop and refusal
 rates). Writes metrics/router_shift.json: per model kl_per_layer, kl_mean, chat_bpb, loop_rate,
 refusal_rate_answerable; per variant the same summarised over seeds (mean, std, min, max, n);
-`n4`: the weight-0 variant against its router-frozen control (params metacog.n4): kl_v8b,
-kl_control, delta, ratio, p (one-sided Welch over seeds), lo, hi (95% CI of delta), n_v8b, n_control.
+`n4`: the weight-0 variant against its router-frozen control (params metacog.n4), paired by seed:
+kl_v8b, kl_control, ratio, delta (mean per-seed difference), per_seed, lo, hi (two-sided 95%
+paired t-interval), p (the matching two-sided p), test, n_pairs.
 """
 
 from tilelli.io import read_json, read_jsonl, write_json
@@ -34,7 +35,7 @@ def main(params: dict) -> None:
     r = result["n4"]
     f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731 (p, lo, hi are None below 2 seeds)
     log(f"[router_shift] N4: {n4[0]} KL {r['kl_v8b']:.4f} vs {n4[1]} {r['kl_control']:.4f}: "
-        f"delta {r['delta']:.4f} [{f(r['lo'])}, {f(r['hi'])}], one-sided Welch p {f(r['p'])}")
+        f"delta {r['delta']:.4f} [{f(r['lo'])}, {f(r['hi'])}], paired t over seeds, two-sided p {f(r['p'])}")
 
 
 if __name__ == "__main__":

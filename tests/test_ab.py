@@ -135,6 +135,10 @@ def test_welch_report_reads_the_final_value_of_every_seed(chdir_tmp):
     assert rep["plateau"]["vanilla"]["step_half"] == 4
     assert rep["plateau"]["vanilla"]["bpb_half"] == pytest.approx((3.4 + 3.3 + 3.5) / 3)
     assert rep["plateau"]["vanilla"]["bpb_end"] == pytest.approx(2.1)
+    conv = rep["convergence"]["vanilla"]           # last quarter: step 6 -> 8
+    assert (conv["step_from"], conv["step_end"]) == (6, 8)
+    assert conv["drop_per_seed"] == pytest.approx([-0.1, -0.1, -0.1])       # still rising: a negative drop
+    assert rep["convergence"]["lite"]["drop_last_quarter"] == pytest.approx(-0.31 / 3)
     assert rep["param_ratio"] == pytest.approx(100 / 101)
     assert json.loads(Path("metrics/ab.json").read_text())["p"] == rep["p"]
     rows = Path("plots/ab/val_bpb.csv").read_text().splitlines()

@@ -5,7 +5,9 @@ Three metric sets are fed to the real claims.yaml:
 (b) a null set: signals at chance, no head, equal arms, no shift -> every positive AUROC claim flips;
 (c) the opposite of each negative claim (router wins, a significant A/B, a head that improves when
     spliced, a frozen router that moves more)                    -> every negative claim flips.
-A claim that is REPRODUCED under (a), (b) and (c) alike could not fail: the test names it.
+A claim that is REPRODUCED under (a), (b) and (c) alike could not fail: the test names it. A claim
+that can fail only on one side is caught separately: every "about X" band must give NOT REPRODUCED
+for a CI just above AND just below it inside [0, 1], and a rate for 0 of n and n of n.
 """
 import copy
 import json
@@ -21,6 +23,7 @@ import yaml
 from tilelli.errors import TilelliError
 from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate,
                                  headline, load_claims, mismatches, verify_claims)
+from tilelli.eval.stats import wilson_ci
 from tilelli.params import compose
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,34 +41,51 @@ def delta(x, half):
     return {"delta": x, "lo": x - half, "hi": x + half, "p": 0.5}
 
 
-def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_deltas, p, n4, idk, fi, surface):
+def rate(x, n):
+    """A rate on n prompts with its Wilson CI (x may be a seed-mean, so hits need not be whole)."""
+    lo, hi = wilson_ci(x * n, n)
+    return {"hits": x * n, "n": n, "rate": x, "lo": lo, "hi": hi}
+
+
+def arms(lite, vanilla, drop):
+    """metrics/ab.json: final val bpb per seed and each arm's drop over its last quarter."""
+    return {"lite_bpb": lite, "vanilla_bpb": vanilla, "n_a": len(lite), "n_b": len(vanilla),
+            "convergence": {a: {"drop_last_quarter": drop} for a in ("lite", "vanilla")}}
+
+
+def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_deltas, ab, n4, idk, fi, surface,
+               untrained_delta, splice_fpr):
     v4 = {s: {"cross": ci(cross[s]), **{r: ci(regime, 0.13) for r in REGIMES}} for s in SIGNALS4}
     v4["max_softmax_mean"]["gibberish"] = ci(gib, 0.07)
     v4["router_family"] = {"wins_vs_max_softmax_mean": wins, "wins_vs_best_baseline": wins, "proven": proven}
     groups = {g: {"abstain_p": {"cross": ci(a)}, "vs_surface": {"abstain_p": {"cross": delta(surface, 0.07)}}}
               for g, a in heads.items()}
+    groups["splice"]["abstain_flags_in_domain"] = rate(splice_fpr, 30)
     return {
         "metrics/auroc.json": {"v4": v4, "groups": groups, "summary": {
             "best_variant": {"best": "v8b", "ceiling": False, "vs_v8b": {v: delta(best_deltas, 0.07) for v in VARIANTS}},
-            "contrasts": {"splice_vs_joint": delta(splice_delta, 0.1)}}},
+            "contrasts": {"splice_vs_joint": delta(splice_delta, 0.1),
+                          "splice_vs_untrained": delta(untrained_delta, 0.03)}}},
         "metrics/behaviour.json": {"v4": {"gates": {
             "idk_heldout": {"abstained": {"hits": idk, "n": 10, "rate": idk / 10}},
-            "false_inability": {"refused": {"hits": round(fi * 20), "n": 20, "rate": fi,
-                                            "lo": max(0.0, fi - 0.18), "hi": min(1.0, fi + 0.21)}}}}},
-        "metrics/ab.json": {"p": p, "n_a": 3, "n_b": 3},
+            "false_inability": {"refused": rate(fi, 20)}}}},
+        "metrics/ab.json": ab,
         "metrics/router_shift.json": {"n4": delta(n4, 0.03)},
     }
 
 
 PUBLISHED = metric_set(cross=dict(zip(SIGNALS4, (0.51, 0.54, 0.53, 0.55))), regime=0.5, gib=0.93, wins=0,
                        proven=False, heads={"v8b": 0.85, "v7": 0.76, "splice": 0.54}, splice_delta=-0.22,
-                       best_deltas=0.09, p=0.6, n4=0.05, idk=9, fi=0.35, surface=0.1)
+                       best_deltas=0.09, n4=0.05, idk=9, fi=0.35, surface=0.1, untrained_delta=0.04, splice_fpr=0.27,
+                       ab=arms([0.5686, 0.5690, 0.5682], [0.5707, 0.5702, 0.5711], drop=0.002))
 NULL = metric_set(cross=dict.fromkeys(SIGNALS4, 0.5), regime=0.5, gib=0.5, wins=0, proven=False,
                   heads={"v8b": 0.5, "v7": 0.5, "splice": 0.5}, splice_delta=0.0, best_deltas=0.0,
-                  p=0.9, n4=0.0, idk=0, fi=0.0, surface=-0.3)
+                  n4=0.0, idk=0, fi=0.0, surface=-0.3, untrained_delta=0.0, splice_fpr=0.0,
+                  ab=arms([0.57, 0.58, 0.56], [0.57, 0.58, 0.56], drop=0.002))
 OPPOSITE = metric_set(cross=dict.fromkeys(SIGNALS4, 0.85), regime=0.9, gib=0.99, wins=7, proven=True,
                       heads={"v8b": 0.99, "v7": 0.99, "splice": 0.99}, splice_delta=0.2, best_deltas=-0.1,
-                      p=0.001, n4=-0.05, idk=10, fi=0.95, surface=0.0)
+                      n4=-0.05, idk=10, fi=0.95, surface=0.0, untrained_delta=-0.2, splice_fpr=1.0,
+                      ab=arms([0.50, 0.51, 0.505], [0.60, 0.61, 0.605], drop=0.002))
 
 
 def write_set(root: Path, files: dict) -> Path:
@@ -89,6 +109,58 @@ def test_every_claim_can_fail(tmp_path):
     null, opposite = verdicts(tmp_path, NULL), verdicts(tmp_path, OPPOSITE)
     cannot_fail = [c for c in null if null[c] == REPRODUCED and opposite[c] == REPRODUCED]
     assert cannot_fail == [], f"claims whose verdict cannot change: {cannot_fail}"
+    one_sided = one_sided_bands(tmp_path / "bands")
+    assert one_sided == [], "bands that cannot fail on one side:\n" + "\n".join(one_sided)
+
+
+def _equivalence_claims():
+    return [c for c in load_claims(CLAIMS) if c["rule"]["test"] == "equivalence"]
+
+
+def _published_node(ref: str):
+    rel, dotted = ref.split(":", 1)
+    node = PUBLISHED[rel]
+    for k in dotted.split("."):
+        node = node[k]
+    return node
+
+
+def one_sided_bands(tmp_path) -> list[str]:
+    """An "about X" band is two-sided: a CI just above its upper edge AND one just below its lower
+    edge must both be NOT REPRODUCED, each inside the metric's range [0, 1] (AUROCs and rates). A band
+    whose edge leaves no room in [0, 1] (0.85 + 0.15 = 1.0, 0.93 + 0.15 > 1) can only fail on one side:
+    such a claim must be written as the one-sided `above`/`below` statement, with its reason. For a
+    rate on n prompts, the most extreme outcomes (0 of n and n of n, with their Wilson CIs) must fail
+    too: a band [0.10, 0.60] on 20 prompts is never disjoint from 0/20's CI [0, 0.16]."""
+    one_sided = []
+    for c in _equivalence_claims():
+        rule, ref = c["rule"], c["metric"]
+        key = rule.get("field", "auroc")
+        lower, upper = rule["target"] - rule["margin"], rule["target"] + rule["margin"]
+        for side, point in (("above", upper + 0.03), ("below", lower - 0.03)):
+            node = {key: point, "lo": point - 0.02, "hi": point + 0.02}
+            if node["lo"] < 0 or node["hi"] > 1:
+                one_sided.append(f"{c['id']}: no CI fits {side} [{lower:.2f}, {upper:.2f}] inside [0, 1]")
+            elif run_rule(tmp_path / f"{c['id']}-{side}", rule, node) != NOT_REPRODUCED:
+                one_sided.append(f"{c['id']}: a CI just {side} the band is not NOT REPRODUCED")
+        published = _published_node(ref)
+        if isinstance(published, dict) and "n" in published:            # a rate on a fixed prompt set
+            n = published["n"]
+            for k in (0, n):
+                lo, hi = wilson_ci(k, n)
+                node = {"hits": k, "n": n, "rate": k / n, "lo": lo, "hi": hi}
+                if run_rule(tmp_path / f"{c['id']}-k{k}", rule, node) != NOT_REPRODUCED:
+                    one_sided.append(f"{c['id']}: {k}/{n} is not NOT REPRODUCED")
+    return one_sided
+
+
+def test_false_inability_fails_on_both_sides_and_reproduces_7_of_20(tmp_path):
+    """The claim's own rule over every count of 20, with its Wilson CI: a model that never refuses
+    (k = 0) and one that always refuses fail; the published 7 reproduces."""
+    (claim,) = [c for c in load_claims(CLAIMS) if c["id"] == "false_inability_rate"]
+    got = {k: run_rule(tmp_path / f"k{k}", claim["rule"], rate(k / 20, 20)) for k in range(21)}
+    assert got[0] == NOT_REPRODUCED and got[20] == NOT_REPRODUCED and got[7] == REPRODUCED
+    assert [k for k, v in got.items() if v == NOT_REPRODUCED] == [0, 1, 2, 12, 13, 14, 15, 16, 17, 18, 19, 20]
 
 
 def test_null_set_flips_every_positive_auroc_claim(tmp_path):
@@ -116,6 +188,11 @@ def run_rule(tmp_path, rule, node, ref="metrics/m.json:x"):
     return evaluate(rule, [ref], MetricStore(tmp_path))[0]
 
 
+REFUTE = {"test": "equivalence", "target": 0.35, "margin": 0.25, "refute_target": True}
+ARMS = {"test": "equivalent_arms", "arms": ["lite", "vanilla"], "margin": 0.01, "alpha": 0.05, "min_n": 3,
+        "epsilon": 0.01}
+
+
 @pytest.mark.parametrize("rule,node,want", [
     ({"test": "equivalence", "target": 0.5, "margin": 0.15}, ci(0.5), REPRODUCED),
     ({"test": "equivalence", "target": 0.5, "margin": 0.15}, ci(0.9), NOT_REPRODUCED),
@@ -136,6 +213,17 @@ def run_rule(tmp_path, rule, node, ref="metrics/m.json:x"):
     ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 0.01, "n_a": 3, "n_b": 3}, NOT_REPRODUCED),
     ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 0.4, "n_a": 3, "n_b": 1}, INCONCLUSIVE),
     ({"test": "not_significant", "alpha": 0.05, "min_n": 3}, {"p": 1.5, "n_a": 3, "n_b": 3}, MISSING),
+    ({"test": "equivalence", "target": 0.35, "margin": 0.25, "field": "rate"}, rate(0.0, 20), INCONCLUSIVE),
+    ({**REFUTE, "field": "rate"}, rate(0.0, 20), NOT_REPRODUCED),        # 0/20 refutes 0.35
+    ({**REFUTE, "field": "rate"}, rate(0.35, 20), REPRODUCED),
+    ({**REFUTE, "field": "rate"}, rate(0.55, 20), INCONCLUSIVE),         # [0.34, 0.74]: straddles, holds 0.35
+    ({**REFUTE, "field": "rate"}, rate(0.65, 20), NOT_REPRODUCED),
+    (ARMS, arms([0.5686, 0.5690, 0.5682], [0.5707, 0.5702, 0.5711], 0.002), REPRODUCED),   # TOST: equivalent
+    (ARMS, arms([0.50, 0.51, 0.505], [0.60, 0.61, 0.605], 0.002), NOT_REPRODUCED),        # Welch: differ
+    (ARMS, arms([0.50, 0.51, 0.505], [0.60, 0.61, 0.605], 0.05), INCONCLUSIVE),           # not converged
+    (ARMS, arms([0.55, 0.59, 0.57], [0.56, 0.60, 0.58], 0.002), INCONCLUSIVE),             # low power is not "no difference"
+    (ARMS, arms([0.5686, 0.5690], [0.5707, 0.5702], 0.002), INCONCLUSIVE),                 # 2 seeds per arm
+    (ARMS, {"lite_bpb": [0.5, 0.5, 0.5], "vanilla_bpb": [0.5, 0.5, 0.5]}, MISSING),         # no convergence
     ({"test": "equivalence", "target": 0.5, "margin": 0.15}, {"auroc": 0.5}, MISSING),   # no CI: never passes
     ({"test": "equivalence", "target": 0.5, "margin": 0.15}, {"auroc": None, "lo": 0.4, "hi": 0.6}, MISSING),
 ])
@@ -263,7 +351,7 @@ def test_verify_names_a_missing_metric(published_repo):
     path.write_text(json.dumps({"n_a": 3, "n_b": 3}))
     res = run_verify(published_repo)
     assert res.returncode == 1
-    assert any("n2_lite_vs_vanilla_not_established" in l and "'p'" in l for l in res.stderr.splitlines())
+    assert any("n2_lite_vs_vanilla_not_established" in l and "'lite_bpb'" in l for l in res.stderr.splitlines())
 
 
 def test_committed_run_matches_the_tiny_expectations():

@@ -290,3 +290,26 @@ def test_aurc_metric_and_figure_share_one_definition():
     rows = synthetic_rows(5, n=10, effects={"abstain_p": {"gibberish": 3.0, "factual_misleading": 3.0}})
     aurc = behaviour(rows)["abstain_p_aurc"]
     assert aurc["aurc"] == auroc_report.abstain_risk_coverage(rows)[3] < aurc["random"]
+
+
+def test_groups_report_the_heads_false_positive_rate_on_in_domain_prompts():
+    """abstain_flags_in_domain: share of in-domain prompts with abstain_p >= 0.5, pooled over seeds;
+    one model: exactly its Wilson rate; every seed at 0 flags: a CI that still reaches above 0."""
+    groups = _groups()
+    rows = _study_rows(groups)
+    for s, m in enumerate(groups["splice"]):          # seed s flags the first 3 * (s + 1) in-domain prompts
+        in_domain = [r for r in rows[m] if r["regime"] == "in_domain"]
+        for i, r in enumerate(in_domain):
+            r["abstain_p"] = 0.9 if i < 3 * (s + 1) else 0.1
+    for m in groups["v7"]:
+        for r in rows[m]:
+            r["abstain_p"] = 0.2                          # never flags
+    metrics, _ = build_report(rows, FAST, groups=groups)
+    sp = metrics["groups"]["splice"]["abstain_flags_in_domain"]
+    assert sp["per_seed"] == pytest.approx([0.1, 0.2, 0.3]) and sp["rate"] == pytest.approx(0.2)
+    assert sp["n"] == 30 and sp["n_seeds"] == 3 and sp["threshold"] == 0.5 and sp["lo"] < 0.2 < sp["hi"]
+    v7 = metrics["groups"]["v7"]["abstain_flags_in_domain"]
+    assert v7["rate"] == 0 and v7["lo"] == 0 and v7["hi"] == pytest.approx(stats.wilson_ci(0, 30)[1])
+    one = metrics["groups"]["v4"]["abstain_flags_in_domain"]
+    k = sum(r["abstain_p"] >= 0.5 for r in rows["v4"] if r["regime"] == "in_domain")
+    assert (one["rate"], one["lo"], one["hi"]) == pytest.approx((k / 30, *stats.wilson_ci(k, 30)))

@@ -251,3 +251,44 @@ def test_two_level_bootstrap_shares_the_prompt_resample_across_seeds():
     assert (r["lo"], r["hi"]) == pytest.approx(stats.percentile_ci(d.boot, 0.95), abs=1e-12)
     with pytest.raises(TilelliError, match="equally many seeds"):
         stats.pooled([d, d], [d])
+
+
+def test_paired_t_matches_scipy_and_its_interval_agrees_with_its_p():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        a = rng.normal(0.0, 1.0, 4)
+        b = a + rng.normal(0.5, 0.8, 4)
+        r = stats.paired_t(b, a)
+        ref = st.ttest_rel(b, a)
+        assert r["t"] == pytest.approx(ref.statistic) and r["p"] == pytest.approx(ref.pvalue)
+        assert (r["p"] < 0.05) == (r["lo"] > 0 or r["hi"] < 0)
+    with pytest.raises(TilelliError, match="equal-length"):
+        stats.paired_t([1.0, 2.0], [1.0])
+
+
+def test_tost_shows_equivalence_only_inside_the_margin():
+    a = [0.5686, 0.5690, 0.5682]
+    same = stats.tost_welch(a, [0.5707, 0.5702, 0.5711], margin=0.01)
+    assert same["equivalent"] and -0.01 < same["lo"] < same["hi"] < 0.01 and same["p"] < 0.05
+    far = stats.tost_welch(a, [0.60, 0.61, 0.59], margin=0.01)
+    assert not far["equivalent"] and far["p"] > 0.5
+    noisy = stats.tost_welch(a, [0.55, 0.59, 0.57], margin=0.01)       # low power is not equivalence
+    assert not noisy["equivalent"] and stats.welch_test(a, [0.55, 0.59, 0.57])["p"] > 0.05
+    # the interval is the (1 - 2 alpha) Welch interval: equivalent <=> it lies inside +-margin
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        x, y = rng.normal(0, 0.01, 3), rng.normal(rng.uniform(-0.02, 0.02), 0.01, 3)
+        r = stats.tost_welch(x, y, 0.02)
+        assert r["equivalent"] == (-0.02 < r["lo"] and r["hi"] < 0.02)
+
+
+def test_pooled_rate_is_wilson_for_one_seed_and_never_collapses_at_zero():
+    one = stats.pooled_rate([[1] * 7 + [0] * 13])
+    assert (one["rate"], one["lo"], one["hi"]) == pytest.approx((0.35, *stats.wilson_ci(7, 20)))
+    zero = stats.pooled_rate(np.zeros((3, 30)))
+    assert zero["rate"] == 0 and zero["lo"] == 0 and zero["hi"] > 0.1         # a bootstrap alone gives [0, 0]
+    spread = stats.pooled_rate([[1] * 3 + [0] * 27, [1] * 15 + [0] * 15, [1] * 27 + [0] * 3])
+    w_lo, w_hi = stats.wilson_ci(15, 30)
+    assert spread["rate"] == pytest.approx(0.5) and spread["lo"] < w_lo and spread["hi"] > w_hi  # seeds add width
+    with pytest.raises(TilelliError, match="0/1 flags"):
+        stats.pooled_rate([[0.5, 1.0]])

@@ -40,8 +40,9 @@ def test_outline_renders_measured_numbers_and_the_verdict_table(metrics_dir):
     assert "p = 0.0213" in text and "Hedges' g = -2.40" in text
     assert "Chosen at the edge of the grid for lite, vanilla" in text
     assert "CV AUROC there 0.987" in text and "PROVENANCE" in text
-    # the headline: the fixture's Welch p = 0.0213 contradicts N2, which the outline says plainly
-    assert "paper: 14 reproduced, 1 not reproduced, 0 inconclusive of 15 published claims" in text
+    assert "Still improving over the last quarter" in text and "lite: 0.002 from step" in text
+    # the headline: the fixture's converged arms differ (Welch p = 0.0213), contradicting N2, said plainly
+    assert "paper: 15 reproduced, 1 not reproduced, 0 inconclusive of 16 published claims" in text
     assert "1 NOT as expected: n2_lite_vs_vanilla_not_established" in text
     assert "| claim | published | this run (95% CI) | rule | verdict |" in text
     assert "PASS" not in text and "FAIL" not in text

@@ -2,22 +2,46 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+from tilelli.errors import TilelliError
 from tilelli.eval.router_shift import router_shift, shift_vs_control
 
 
-def test_n4_compares_the_variant_with_its_control_by_one_sided_welch():
-    moved = shift_vs_control([0.30, 0.32, 0.31], [0.10, 0.12, 0.11])
-    assert moved["delta"] == pytest.approx(0.20) and moved["ratio"] == pytest.approx(0.31 / 0.11)
-    assert moved["p"] < 0.001 and moved["lo"] < 0.20 < moved["hi"] and moved["lo"] > 0
-    assert (moved["n_v8b"], moved["n_control"]) == (3, 3)
-    reverse = shift_vs_control([0.10, 0.12, 0.11], [0.30, 0.32, 0.31])
-    assert reverse["p"] > 0.999 and reverse["hi"] < 0                         # one-sided: v8b > control
-    same = shift_vs_control([0.10, 0.14, 0.12], [0.11, 0.13, 0.12])
-    assert 0.3 < same["p"] < 0.7 and same["lo"] < 0 < same["hi"]
-    assert shift_vs_control([0.2], [0.1])["p"] is None                          # one seed: no test
+def kl(name, values):
+    return {f"metacog/{name}-s{s}": v for s, v in enumerate(values)}
+
+
+def test_n4_is_a_paired_t_over_seeds_with_one_two_sided_interval_and_p():
+    # the issue's per-seed differences: paired CI [0.0030, 0.0054]; the unpaired Welch CI was [-0.001, 0.009]
+    ctl = [0.0132, 0.0120, 0.0144]
+    v8b = [c + d for c, d in zip(ctl, (0.00470, 0.00374, 0.00417))]
+    r = shift_vs_control(kl("v8b", v8b), kl("ctl", ctl))
+    assert r["delta"] == pytest.approx(0.00420333) and r["per_seed"] == pytest.approx([0.00470, 0.00374, 0.00417])
+    assert (round(r["lo"], 4), round(r["hi"], 4)) == (0.0030, 0.0054) and r["n_pairs"] == 3
+    assert r["p"] < 0.05 and "two-sided" in r["test"]
+    reverse = shift_vs_control(kl("v8b", ctl), kl("ctl", v8b))
+    assert reverse["hi"] < 0 and reverse["p"] == pytest.approx(r["p"])           # two-sided: symmetric
+    same = shift_vs_control(kl("v8b", [0.10, 0.14, 0.12]), kl("ctl", [0.11, 0.13, 0.12]))
+    assert same["p"] > 0.5 and same["lo"] < 0 < same["hi"]
+    assert shift_vs_control(kl("v8b", [0.2]), kl("ctl", [0.1]))["p"] is None        # one seed: no test
+
+
+@pytest.mark.parametrize("ctl_values", [[0.012, 0.011], [0.012, 0.011, 0.013, 0.014]])
+def test_n4_refuses_unpaired_seeds(ctl_values):
+    with pytest.raises(TilelliError, match="pairs the variant and its control by seed"):
+        shift_vs_control(kl("v8b", [0.02, 0.02, 0.02]), kl("ctl", ctl_values))
+
+
+def test_n4_interval_and_p_always_agree():
+    """The verdict's interval excludes 0 exactly when the reported p < 0.05 (one test, not two)."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ctl = rng.uniform(0.01, 0.02, 3)
+        r = shift_vs_control(kl("v8b", ctl + rng.normal(0.002, 0.003, 3)), kl("ctl", ctl))
+        assert (r["p"] < 0.05) == (r["lo"] > 0 or r["hi"] < 0)
 
 
 def test_router_shift_on_tiny_models_reports_every_model_group_and_n4():

@@ -10,8 +10,14 @@ the plateau, not capacity, decided the result. So the A/B now runs in three DVC 
     ab_sweep  arm x ab.sweep.lrs, seed ab.sweep.seed    -> metrics/train/ab/sweep/<arm>-lr<lr>.json
     ab_lr     choose_lr: each arm's lr with the lowest final validation bits/byte -> metrics/ab_lr.json
     ab        arm x ab.seeds at the arm's chosen lr     -> metrics/train/ab/<arm>-s<seed>.json
-    ab_report Welch's t-test on the FINAL val bpb of every seed, the sweep, the chosen lrs and the
-              plateau evidence -> metrics/ab.json; val bpb vs tokens seen -> plots/ab/val_bpb.csv
+    ab_report Welch's t-test on the FINAL val bpb of every seed, the sweep, the chosen lrs, the
+              plateau evidence and each arm's drop over its last quarter (convergence) ->
+              metrics/ab.json; val bpb vs tokens seen -> plots/ab/val_bpb.csv
+
+The verdict of claim N2 (claims.yaml, test equivalent_arms in tilelli.eval.claims) reads the
+per-seed finals and `convergence`: an arm still improving by more than the stated epsilon over
+its last quarter makes it INCONCLUSIVE ("not converged"); then TOST within the stated margin
+shows "no difference" and Welch's test shows a difference. p >= 0.05 alone never reproduces it.
 
 The sweep runs at the full ab.train length, so an lr is judged at the horizon it is used at
 (the cosine schedule depends on `steps`), and the final run of the sweep seed IS the sweep run
@@ -192,6 +198,23 @@ def plateau(curves: list[list[tuple[int, float]]]) -> dict:
             "drop_second_half": bpb_half - bpb_end}
 
 
+def convergence(curves: list[list[tuple[int, float]]]) -> dict:
+    """How much each seed still improves over the last quarter of training (claim N2's criterion).
+
+    {step_from, step_end, drop_per_seed, drop_last_quarter (mean over seeds), relative (the mean
+    drop over the mean bpb at step_from)}. step_from is the last evaluation at or before 3/4 of the
+    run (an earlier one when evaluations are sparse: the window is then longer, never shorter).
+    The claim calls an arm converged when drop_last_quarter <= its stated epsilon (claims.yaml).
+    """
+    end = curves[0][-1][0]
+    start = [_at_or_before(c, (3 * end) // 4) for c in curves]
+    drops = [b - c[-1][1] for (_, b), c in zip(start, curves)]
+    mean_from = statistics.fmean(b for _, b in start)
+    drop = statistics.fmean(drops)
+    return {"step_from": start[0][0], "step_end": end, "drop_per_seed": drops, "drop_last_quarter": drop,
+            "relative": drop / mean_from if mean_from else math.nan}
+
+
 def tokens_csv(curves: dict[str, list[list[tuple[int, float]]]], tokens_per_step: int) -> str:
     """tokens,step,<arm> (mean over seeds),<arm>_s<i> per seed: one row per evaluation step."""
     steps = [s for s, _ in curves[ARMS[0]][0]]
@@ -217,7 +240,8 @@ def _final_runs(plan: ABPlan, arm: str, lr: float) -> list[dict]:
 
 
 def ab_report(params: dict) -> dict:
-    """Welch's t-test on the final val bpb of every seed, plus sweep, chosen lrs and plateau -> metrics/ab.json."""
+    """Welch's t-test on the final val bpb of every seed, plus sweep, chosen lrs, plateau and
+    convergence -> metrics/ab.json."""
     plan = ab_plan(params)
     lrs = {arm: chosen_lr(params, arm) for arm in ARMS}
     runs = {arm: _final_runs(plan, arm, lrs[arm]) for arm in ARMS}
@@ -234,6 +258,7 @@ def ab_report(params: dict) -> dict:
               "steps": first["steps"], "tokens": first["tokens"],
               "sweep": choice["sweep"], "chosen_lr": lrs, "lr_at_edge": choice["at_edge"],
               "plateau": {arm: plateau(curves[arm]) for arm in ARMS},
+              "convergence": {arm: convergence(curves[arm]) for arm in ARMS},
               **welch_test(bpb["lite"], bpb["vanilla"])}
     write_json(REPORT, report)
     return report

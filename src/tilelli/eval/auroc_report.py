@@ -22,7 +22,11 @@ contrasts (in_domain vs each OOD regime, and "cross" = in_domain vs all 6 pooled
 
 Groups (a variant's seeds, the splice's seeds, v4 alone): the AUROC is the mean over seeds with a
 two-level bootstrap CI (stats.pooled), and every signal is compared with `surface`. Paired
-contrasts between groups pair the seeds by position and the prompts by id. The best variant is the
+contrasts between groups pair the seeds by position and the prompts by id (params auroc.contrasts;
+e.g. splice_vs_joint, and splice_vs_untrained: the splice against v4's own never-trained head,
+without which "the splice drops to about 0.54" cannot be told from "there is no head"). Each group
+also gets `abstain_flags_in_domain`: its head's false-positive rate on the in-domain prompts at
+abstain_p >= flag_threshold (0.5), pooled over seeds (the published splice: 27%). The best variant is the
 ranked group with the highest pooled cross abstain_p; the weight-0 variant is compared with every
 other ranked variant, and "ceiling" says every ranked variant's CI lies above `ceiling` (0.95), where
 no ranking is possible. Every quantity is computed from stats.Draws scored once per (model, signal,
@@ -38,7 +42,7 @@ import numpy as np
 from tilelli.errors import TilelliError
 from tilelli.eval import stats
 from tilelli.eval.probe_io import nan_to_none
-from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES,
+from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES, IN_DOMAIN,
                                   N1_REFERENCE, REPORTED, ROUTER_FAMILY, SIGNALS, SURFACE,
                                   contrast_rows, oriented)
 
@@ -56,6 +60,7 @@ class ReportConfig:
     alpha: float = 0.05
     proven_min_wins: int = 4
     ceiling: float = 0.95  # every ranked variant's pooled CI lower bound >= this: "at ceiling"
+    flag_threshold: float = 0.5  # abstain_p >= this flags a prompt (the head's sigmoid decision point)
 
     @classmethod
     def from_params(cls, section: dict) -> "ReportConfig":
@@ -228,6 +233,21 @@ def group_report(members: list[dict[str, dict[str, stats.Draws]]], cfg: ReportCo
     return out
 
 
+def in_domain_flag_rate(members: list[list[dict]], cfg: ReportConfig) -> dict | None:
+    """The head's false-positive rate: the share of in-domain (answerable) prompts whose abstain_p
+    >= cfg.flag_threshold, pooled over the group's seeds (stats.pooled_rate); None without a head.
+
+    {rate, lo, hi, hits, n, n_seeds, per_seed, threshold}: the published splice flags 27%.
+    """
+    flags = []
+    for rows in members:
+        p = [r.get("abstain_p") for r in rows if r["regime"] == IN_DOMAIN]
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in p):
+            return None
+        flags.append([float(v >= cfg.flag_threshold) for v in p])
+    return {**stats.pooled_rate(flags, cfg.ci, cfg.bootstrap, cfg.seed), "threshold": cfg.flag_threshold}
+
+
 def _members(name: str, groups: dict[str, list[str]], spec: str) -> list[str]:
     if name in groups:
         return groups[name]
@@ -299,7 +319,8 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
     metrics, tests = {}, {}
     for m in rows_by_model:
         metrics[m], tests[m] = model_report(scored[m], cfg)
-    metrics["groups"] = {g: {"members": list(ms), **group_report([scored[m] for m in ms], cfg)}
+    metrics["groups"] = {g: {"members": list(ms), **group_report([scored[m] for m in ms], cfg),
+                             "abstain_flags_in_domain": in_domain_flag_rate([rows_by_model[m] for m in ms], cfg)}
                          for g, ms in groups.items()}
     metrics["summary"] = {
         "contrasts": {spec["name"]: group_contrast(spec, scored, groups, cfg) for spec in contrasts},

@@ -2,12 +2,12 @@
 
 claims.yaml holds a list under `claims:`; each entry
 
-    id: joint_head_auroc
-    statement: "The jointly trained abstain head reaches a cross-regime AUROC of about 0.76."
+    id: splice_head_auroc
+    statement: "Spliced onto v4's base, the same head drops to about 0.54."
     kind: positive                      # positive | negative (what the study says) | control (ours)
-    published: "0.76"                   # the published figure, as the publication states it
-    metric: metrics/auroc.json:groups.v7.abstain_p.cross      # a node, or a list of nodes
-    rule: {test: equivalence, target: 0.76, margin: 0.15}
+    published: "0.54"                   # the published figure, as the publication states it
+    metric: metrics/auroc.json:groups.splice.abstain_p.cross  # a node, or a list of nodes
+    rule: {test: equivalence, target: 0.54, margin: 0.15}
     why: "about X: ..."                 # where the rule and its margin come from
     expected:                           # the pre-registered verdict per profile, with its reason
       paper: {verdict: REPRODUCED, reason: "the published figure"}
@@ -22,12 +22,25 @@ Verdicts: REPRODUCED, NOT REPRODUCED, INCONCLUSIVE (the evidence straddles the r
 and MISSING (a metric could not be read: never an acceptable verdict). Tests (each on a metric
 node {point, lo, hi}; the point is the first of auroc/delta/rate/value/mean, or `field:`):
 
-    equivalence {target, margin}   CI inside [t-m, t+m] -> R; CI disjoint from it -> N; else I
+    equivalence {target, margin[, refute_target]}
+                                   CI inside [t-m, t+m] -> R; CI disjoint from it -> N; else I.
+                                   With refute_target: true, also N when the CI is not inside the
+                                   band and excludes t itself (a two-sided test rejects the published
+                                   figure): a count on 20 prompts cannot otherwise fail below (0/20
+                                   has Wilson CI [0, 0.16], never disjoint from [0.10, 0.60]).
+                                   Every band must lie inside the metric's range with room on both
+                                   sides, or the claim is written as the one-sided `above`/`below`.
     above {bound}                  lo > bound -> R; hi < bound -> N; else I       (CI bounds)
     below {bound}                  hi < bound -> R; lo > bound -> N; else I
     count {op, n}                  exact comparison of an integer (a count on a fixed prompt set)
     equals {value}                 exact equality (e.g. proven == false)
     not_significant {alpha, min_n} node {p, n_a, n_b}: n < min_n -> I; p >= alpha -> R; else N
+    equivalent_arms {arms, margin, alpha, min_n, epsilon}
+                                   node {<arm>_bpb: [final value per seed], convergence: {<arm>:
+                                   {drop_last_quarter}}}: fewer than min_n seeds per arm, or an arm
+                                   still improving by more than epsilon over its last quarter ->
+                                   I ("not converged"); TOST (two one-sided Welch tests) p < alpha
+                                   within +-margin -> R; else Welch p < alpha -> N; else I
     near_chance {margin, regime_margin, signals, exempt}
                                    node = one model's AUROC table: every signal's cross CI inside
                                    [0.5-m, 0.5+m] and (with regime_margin) no regime's CI disjoint
@@ -48,6 +61,7 @@ from pathlib import Path
 import yaml
 
 from tilelli.errors import TilelliError
+from tilelli.eval.stats import tost_welch, welch_test
 from tilelli.io import read_json
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING = "REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE", "MISSING"
@@ -61,7 +75,7 @@ _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt
 TESTS = {  # test -> required rule keys
     "equivalence": ("target", "margin"), "above": ("bound",), "below": ("bound",), "count": ("op", "n"),
     "equals": ("value",), "not_significant": ("alpha", "min_n"), "near_chance": ("margin", "signals"),
-    "dominates": ("field",),
+    "dominates": ("field",), "equivalent_arms": ("arms", "margin", "alpha", "min_n", "epsilon"),
 }
 
 
@@ -192,6 +206,8 @@ def _equivalence(node, ref, rule) -> list[Evidence]:
     v = _band(lo, hi, t - m, t + m)
     why = {NOT_REPRODUCED: f"CI outside [{t - m:.2f}, {t + m:.2f}]",
            INCONCLUSIVE: f"CI straddles the band [{t - m:.2f}, {t + m:.2f}]"}.get(v, "")
+    if v == INCONCLUSIVE and rule.get("refute_target") and not lo <= t <= hi:
+        v, why = NOT_REPRODUCED, f"CI excludes the published {t:g} and is not inside [{t - m:.2f}, {t + m:.2f}]"
     return [_ev(ref, v, _ci_text(p, lo, hi), why, p, lo, hi)]
 
 
@@ -232,6 +248,39 @@ def _not_significant(node, ref, rule) -> list[Evidence]:
     alpha = float(rule["alpha"])
     v = REPRODUCED if p >= alpha else NOT_REPRODUCED
     return [_ev(ref, v, text, f"significant at {alpha:g}", p)]
+
+
+def _samples(node, ref: str, key: str) -> list[float]:
+    v = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(v, list) or not all(_is_number(x) for x in v):
+        raise Missing(f"{ref}: '{key}' is {'absent' if v is None else 'not a list of finite numbers'}")
+    return [float(x) for x in v]
+
+
+def _equivalent_arms(node, ref, rule) -> list[Evidence]:
+    """Converged arms, then TOST within +-margin (R), else Welch significant (N), else I."""
+    arm_a, arm_b = rule["arms"]
+    a, b = _samples(node, ref, f"{arm_a}_bpb"), _samples(node, ref, f"{arm_b}_bpb")
+    drops = {arm: _num((node.get("convergence") or {}).get(arm), "drop_last_quarter", f"{ref}convergence.{arm}")
+             for arm in (arm_a, arm_b)}
+    m, alpha, eps = float(rule["margin"]), float(rule["alpha"]), float(rule["epsilon"])
+    drift = ", ".join(f"{arm} {_fmt(d)}" for arm, d in drops.items())
+    if min(len(a), len(b)) < int(rule["min_n"]):
+        text = f"n = {len(a)} vs {len(b)}"
+        return [_ev(ref, INCONCLUSIVE, text, f"fewer than {rule['min_n']} seeds per arm")]
+    tost, welch = tost_welch(a, b, m, alpha), welch_test(a, b)
+    text = (f"{arm_a} - {arm_b} {_ci_text(tost['diff'], tost['lo'], tost['hi'])} ({1 - 2 * alpha:.0%} CI); "
+            f"TOST p = {_fmt(tost['p'])}, Welch p = {_fmt(welch['p'])}; last-quarter drop {drift}")
+    ev = lambda v, why="": _ev(ref, v, text, why, tost["diff"], tost["lo"], tost["hi"])  # noqa: E731
+    unconverged = [arm for arm, d in drops.items() if not d <= eps]
+    if unconverged:
+        return [ev(INCONCLUSIVE, f"not converged: {', '.join(unconverged)} still improves by more than "
+                                 f"{eps:g} over its last quarter")]
+    if tost["equivalent"]:
+        return [ev(REPRODUCED)]
+    if welch["p"] < alpha:
+        return [ev(NOT_REPRODUCED, f"Welch p < {alpha:g}: the arms differ")]
+    return [ev(INCONCLUSIVE, f"neither equivalent within +-{m:g} (TOST) nor different (Welch)")]
 
 
 def _near_chance(node, ref, rule) -> list[Evidence]:
@@ -286,7 +335,7 @@ def _dominates(node, ref, rule) -> list[Evidence]:
 
 _RUN = {"equivalence": _equivalence, "above": _above, "below": lambda n, r, x: _above(n, r, x, -1),
         "count": _count, "equals": _equals, "not_significant": _not_significant,
-        "near_chance": _near_chance, "dominates": _dominates}
+        "near_chance": _near_chance, "dominates": _dominates, "equivalent_arms": _equivalent_arms}
 
 
 def combine(verdicts: list[str]) -> str:
@@ -323,8 +372,10 @@ def _check_rule(cid: str, rule) -> None:
         raise TilelliError(f"claim '{cid}': rule '{rule['test']}' needs {', '.join(missing)}")
     if rule["test"] == "count" and rule["op"] not in _OPS:
         raise TilelliError(f"claim '{cid}': count op must be one of {', '.join(_OPS)}")
-    if rule["test"] in ("equivalence", "near_chance") and not float(rule["margin"]) > 0:
+    if rule["test"] in ("equivalence", "near_chance", "equivalent_arms") and not float(rule["margin"]) > 0:
         raise TilelliError(f"claim '{cid}': margin must be > 0")
+    if rule["test"] == "equivalent_arms" and (not isinstance(rule["arms"], list) or len(rule["arms"]) != 2):
+        raise TilelliError(f"claim '{cid}': equivalent_arms needs arms: [a, b]")
 
 
 def load_claims(path) -> list[dict]:
@@ -429,7 +480,11 @@ def claims_json(results: list[ClaimResult], profile: str) -> dict:
 def rule_text(rule: dict) -> str:
     t = rule["test"]
     if t == "equivalence":
-        return f"CI within {rule['target']} ± {rule['margin']}"
+        extra = f"; N if the CI excludes {rule['target']}" if rule.get("refute_target") else ""
+        return f"CI within {rule['target']} ± {rule['margin']}{extra}"
+    if t == "equivalent_arms":
+        return (f"converged (last-quarter drop ≤ {rule['epsilon']}), then TOST within ± {rule['margin']} "
+                f"(R) / Welch p < {rule['alpha']} (N), ≥ {rule['min_n']} seeds per arm")
     if t in ("above", "below"):
         return f"CI {t} {rule['bound']}"
     if t == "count":

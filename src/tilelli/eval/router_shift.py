@@ -10,21 +10,24 @@ refusal rate on answerable prompts. Per variant, the seeds are summarised as mea
 A KL above 0 alone does not show that CE moved the router: with the router frozen its input
 (the LayerNorm of a residual stream that the other weights change) still moves its output. So
 `n4` compares the weight-0 variant (v8b) with its control (the same recipe with the router
-Linears frozen, params metacog.n4): the difference of the seed means, their ratio, a one-sided
-Welch test (v8b > control; 3 seeds per arm detect only gaps of ~3.5 SD) and the Welch 95% CI.
+Linears frozen, params metacog.n4). The two are paired by design: seed s of each starts from the
+same base and sees the same batches, so they differ only in whether the router trains. The test
+is therefore the paired t-test on the per-seed differences KL(v8b_s) - KL(control_s): `delta`
+its mean, (lo, hi) the two-sided 95% t-interval that decides the verdict, `p` the matching
+two-sided p (p < 0.05 exactly when the interval excludes 0; no one-sided p that could disagree).
+Why a t-interval and not a bootstrap over seeds: with 3 seeds a bootstrap has 10 distinct
+resamples and its percentile interval is far too narrow; each seed's KL is already an average
+over every token of the held-out text, so the seed is the unit of replication.
 """
 from __future__ import annotations
 
-import math
 import statistics
 
-import numpy as np
 import torch
-from scipy import stats as st
 
 from tilelli.data.loader import sft_eval_batches
 from tilelli.errors import TilelliError
-from tilelli.eval.stats import welch_test
+from tilelli.eval.stats import paired_t
 from tilelli.model.quantities import bits_per_byte, nll_sum
 
 
@@ -56,22 +59,29 @@ def _summary(values: list[float]) -> dict:
             "min": min(values), "max": max(values), "n": len(values)}
 
 
-def shift_vs_control(kl_variant: list[float], kl_control: list[float], ci: float = 0.95) -> dict:
-    """N4 over seeds: {kl_v8b, kl_control (seed means), delta, ratio, p (one-sided Welch, variant >
-    control), lo, hi (Welch CI of delta), n_v8b, n_control}; p, lo, hi are None below 2 seeds."""
-    a, b = np.asarray(kl_variant, dtype=np.float64), np.asarray(kl_control, dtype=np.float64)
-    delta = float(a.mean() - b.mean())
-    out = {"kl_v8b": float(a.mean()), "kl_control": float(b.mean()), "delta": delta,
-           "ratio": float(a.mean() / b.mean()) if b.mean() > 0 else None,
-           "p": None, "lo": None, "hi": None, "n_v8b": len(a), "n_control": len(b)}
-    if min(len(a), len(b)) < 2:
+def _seed(model: str) -> str:
+    return model.rsplit("-s", 1)[-1]
+
+
+def shift_vs_control(variant: dict[str, float], control: dict[str, float], ci: float = 0.95) -> dict:
+    """N4, paired by seed: {model: kl_mean} of the variant's and the control's seeds, matched by the
+    "-s<seed>" suffix of their names. Returns {kl_v8b, kl_control (seed means), ratio, delta,
+    per_seed (differences), lo, hi (two-sided t-interval of delta), p (two-sided, the same test),
+    test, n_pairs}; lo, hi, p are None below 2 pairs."""
+    by_seed = {_seed(m): kl for m, kl in control.items()}
+    pairs = [(kl, by_seed[_seed(m)]) for m, kl in variant.items() if _seed(m) in by_seed]
+    if len(pairs) != len(variant) or len(pairs) != len(control):
+        raise TilelliError(f"N4 pairs the variant and its control by seed; their seeds differ "
+                           f"({sorted(map(_seed, variant))} vs {sorted(by_seed)})")
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    mean_a, mean_b = statistics.fmean(a), statistics.fmean(b)
+    out = {"kl_v8b": mean_a, "kl_control": mean_b, "ratio": mean_a / mean_b if mean_b > 0 else None,
+           "delta": mean_a - mean_b, "per_seed": [x - y for x, y in pairs], "lo": None, "hi": None, "p": None,
+           "test": "paired t over seeds (two-sided)", "n_pairs": len(pairs)}
+    if len(pairs) < 2:
         return out
-    w = welch_test(a, b)
-    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    if se == 0:   # both arms constant over seeds: the difference is exact
-        return {**out, "p": 0.0 if delta > 0 else 1.0, "lo": delta, "hi": delta}
-    half = float(st.t.ppf(0.5 + ci / 2, w["df"])) * se
-    return {**out, "p": float(st.t.sf(w["t"], w["df"])), "lo": delta - half, "hi": delta + half}
+    t = paired_t(a, b, ci)
+    return {**out, "delta": t["delta"], "lo": t["lo"], "hi": t["hi"], "p": t["p"]}
 
 
 def router_shift(models: dict[str, object], base: str, rows: list[dict], seq_len: int, batch_size: int,
@@ -93,6 +103,6 @@ def router_shift(models: dict[str, object], base: str, rows: list[dict], seq_len
                       for key in ("kl_mean", "chat_bpb", "loop_rate", "refusal_rate_answerable")
                       if all(out[m][key] is not None for m in members)}
     variant, control = n4
-    out["n4"] = shift_vs_control([out[m]["kl_mean"] for m in groups[variant]],
-                                 [out[m]["kl_mean"] for m in groups[control]])
+    out["n4"] = shift_vs_control({m: out[m]["kl_mean"] for m in groups[variant]},
+                                 {m: out[m]["kl_mean"] for m in groups[control]})
     return out

@@ -19,6 +19,9 @@ Why these tools, with the study's numbers (reference/NOTES.md):
   shared by all seeds) and its paired test DeLong on the seed-averaged components (`pooled`).
 - Seeds: Welch's t-test (unequal variances) with Cohen's d / Hedges' g; with 3 seeds per arm
   only gaps of ~3.5 standard deviations are detectable, so the effect size is always reported.
+  "No difference" is shown by equivalence (TOST, two one-sided Welch tests against a stated
+  margin), never by p >= 0.05. Two arms paired by seed (same seed, same start) use the paired
+  t-test on the per-seed differences, whose two-sided interval and p agree by construction.
 - Abstention: risk-coverage curve and AURC (Geifman & El-Yaniv) so "always abstain" cannot look
   good; the random-order AURC equals the base error rate.
 
@@ -310,6 +313,88 @@ def welch_test(a, b) -> dict:
     return {"n_a": len(a), "n_b": len(b), "mean_a": float(a.mean()), "mean_b": float(b.mean()),
             "diff": float(a.mean() - b.mean()), "t": float(res.statistic), "df": float(df),
             "p": float(res.pvalue), "cohens_d": float(d), "hedges_g": float(g)}
+
+
+def paired_t(a, b, ci: float = 0.95) -> dict:
+    """Paired t-test of mean(a - b) over pairs (a_i, b_i), e.g. a variant and its control per seed.
+
+    Returns {n, delta, per_pair, sd, t, df, p, lo, hi}: delta = mean of the differences, (lo, hi)
+    the two-sided t-interval at level `ci` and p the matching two-sided p (p < 1 - ci exactly when
+    the interval excludes 0). The pairing removes what a pair shares (the seed, the start); with
+    3 pairs df = 2, so the interval is wide unless the differences agree. Constant differences
+    (sd = 0): the interval is the point and p is 0 (or 1 when the difference is 0).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise TilelliError(f"paired t-test needs two equal-length 1-D samples (got {a.shape} and {b.shape})")
+    if len(a) < 2:
+        raise TilelliError(f"paired t-test needs >= 2 pairs (got {len(a)})")
+    d = a - b
+    delta, sd, df = float(d.mean()), float(d.std(ddof=1)), len(d) - 1
+    out = {"n": len(d), "delta": delta, "per_pair": d.tolist(), "sd": sd, "df": df}
+    if sd == 0:
+        return {**out, "t": math.copysign(math.inf, delta) if delta else 0.0, "p": 0.0 if delta else 1.0,
+                "lo": delta, "hi": delta}
+    se = sd / math.sqrt(len(d))
+    t = delta / se
+    half = float(_st.t.ppf(0.5 + ci / 2, df)) * se
+    return {**out, "t": float(t), "p": float(2 * _st.t.sf(abs(t), df)), "lo": delta - half, "hi": delta + half}
+
+
+def tost_welch(a, b, margin: float, alpha: float = 0.05) -> dict:
+    """Two one-sided Welch tests (TOST) of equivalence: H0 |mean(a) - mean(b)| >= margin.
+
+    Returns {diff, margin, df, p_lower, p_upper, p (= max of the two), lo, hi, equivalent}: (lo, hi)
+    is the (1 - 2 alpha) Welch interval of the difference, and `equivalent` (p < alpha) holds
+    exactly when that interval lies inside (-margin, +margin). Welch's df, as welch_test.
+    """
+    if not margin > 0:
+        raise TilelliError(f"TOST needs a margin > 0 (got {margin})")
+    w = welch_test(a, b)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    diff = w["diff"]
+    if se == 0:   # both arms constant: the difference is exact
+        inside = abs(diff) < margin
+        return {"diff": diff, "margin": margin, "df": math.nan, "p_lower": 0.0 if diff > -margin else 1.0,
+                "p_upper": 0.0 if diff < margin else 1.0, "p": 0.0 if inside else 1.0,
+                "lo": diff, "hi": diff, "equivalent": inside}
+    df = w["df"]
+    p_lower = float(_st.t.sf((diff + margin) / se, df))    # H0: diff <= -margin
+    p_upper = float(_st.t.cdf((diff - margin) / se, df))   # H0: diff >= +margin
+    half = float(_st.t.ppf(1 - alpha, df)) * se
+    p = max(p_lower, p_upper)
+    return {"diff": diff, "margin": margin, "df": df, "p_lower": p_lower, "p_upper": p_upper, "p": p,
+            "lo": diff - half, "hi": diff + half, "equivalent": bool(p < alpha)}
+
+
+def pooled_rate(flags, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+    """A rate over the same items scored by several seeds: flags [n_seeds, n_items] of 0/1.
+
+    Returns {rate, lo, hi, hits, n, n_seeds, per_seed}: rate = mean over seeds of each seed's
+    rate (hits = its mean count), per_seed the seeds' rates. The CI is the hull of two intervals:
+    the two-level bootstrap of `pooled` (seeds with replacement x items with replacement, one item
+    resample shared by every seed of a replicate), which carries the seeds' training variance, and
+    the Wilson interval of the rate at n = n_items, which stays honest at 0 and n_items where a
+    percentile bootstrap collapses to a point (0/30 would give [0, 0]). With one seed it is the
+    Wilson interval alone, i.e. exactly the per-model rate of `behaviour`.
+    """
+    f = np.asarray(flags, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] == 0 or f.shape[1] == 0 or not np.isin(f, (0, 1)).all():
+        raise TilelliError(f"pooled_rate needs a non-empty [n_seeds, n_items] array of 0/1 flags (got {f.shape})")
+    n_seeds, n = f.shape
+    rate = float(f.mean())
+    lo, hi = wilson_ci(rate * n, n, ci)
+    if n_seeds > 1:
+        rng = np.random.default_rng([seed, n, 2])
+        idx = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+        item_counts = np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n)
+        per_seed = item_counts @ f.T / n                                  # [n_boot, n_seeds]
+        reps = np.einsum("rs,rs->r", _seed_counts(n_seeds, n_boot, seed), per_seed) / n_seeds
+        b_lo, b_hi = percentile_ci(reps, ci)
+        lo, hi = min(lo, b_lo), max(hi, b_hi)
+    return {"rate": rate, "lo": lo, "hi": hi, "hits": rate * n, "n": n, "n_seeds": n_seeds,
+            "per_seed": f.mean(axis=1).tolist()}
 
 
 def wilson_ci(k: int, n: int, ci: float = 0.95) -> tuple[float, float]:
