@@ -40,6 +40,11 @@ def test_outline_renders_measured_numbers_and_the_verdict_table(metrics_dir):
     assert "p = 0.0213" in text and "Hedges' g = -2.40" in text
     assert "Chosen at the edge of the grid for lite, vanilla" in text
     assert "CV AUROC there 0.987" in text and "PROVENANCE" in text
+    # the familiarity controls: the strongest baseline named, every head against it, the plain sentence
+    assert "Strongest prompt-only baseline: **nn_char4**" in text and "| splice | " in text
+    assert "3 of 5 heads separate in-domain from pooled OOD better than `nn_char4` (v7, v8b, best_variant)" in text
+    assert "2 do worse (v4, splice)" in text
+    assert all(f"| {c} |" in text for c in ("nn_char4", "ngram_lr", "surface", "byte_length"))
     # the headline: the fixture's Welch p = 0.0213 contradicts N2, which the outline says plainly
     assert "paper: 14 reproduced, 1 not reproduced, 0 inconclusive of 15 published claims" in text
     assert "1 NOT as expected: n2_lite_vs_vanilla_not_established" in text
