@@ -361,8 +361,10 @@ def familiarity_controls(heads: dict[str, tuple[str, str]], scored: dict, groups
         a, b = pairs[gs]
         ci_level, lo, hi = level.get(gs, (math.nan, math.nan, math.nan))
         cells[gs] = {"group": gs[0], "signal": gs[1], "baseline": baseline,
-                     "auroc_head": float(np.mean([d.auroc for d in a])), "auroc_baseline": float(np.mean([d.auroc for d in b])),
-                     "delta": r["estimate"], "lo": lo, "hi": hi, "ci_level": ci_level, "lo_95": r["lo"], "hi_95": r["hi"],
+                     "auroc_head": float(np.mean([d.auroc for d in a])),
+                     "auroc_baseline": float(np.mean([d.auroc for d in b])),
+                     "delta": r["estimate"], "lo": lo, "hi": hi, "ci_level": ci_level,
+                     "lo_95": r["lo"], "hi_95": r["hi"],
                      "p": r["p"], "p_holm": float(p_holm[gs]), "n_seeds": r["n_seeds"]}
     return {label: dict(cells[gs]) for label, gs in heads.items()}
 

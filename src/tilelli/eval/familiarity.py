@@ -74,7 +74,8 @@ def _unit_rows(counts: list[Counter], vocab: dict[str, int]) -> tuple[sparse.csr
                 cols.append(j)
                 data.append(float(v))
         ptr.append(len(cols))
-    m = sparse.csr_matrix((np.array(data), np.array(cols, dtype=np.int64), np.array(ptr)), shape=(len(counts), len(vocab)))
+    m = sparse.csr_matrix((np.array(data), np.array(cols, dtype=np.int64), np.array(ptr)),
+                          shape=(len(counts), len(vocab)))
     return m, np.asarray(norms, dtype=np.float64)
 
 

@@ -99,7 +99,7 @@ def familiarity_section(fam: dict | None) -> str:
     cross = ", ".join(f"{b} {fmt(v, 3)}" for b, v in (base.get("cross") or {}).items()) or "n/a"
     rows = [[label, f"{c.get('group', 'n/a')} {c.get('signal', '')}", fmt(c.get("auroc_head"), 3),
              fmt(c.get("auroc_baseline"), 3),
-             f"{c['delta']:+.3f} [{fmt(c.get('lo'), 3)}, {fmt(c.get('hi'), 3)}]" if c.get("delta") is not None else "n/a",
+             "n/a" if c.get("delta") is None else f"{c['delta']:+.3f} [{fmt(c.get('lo'), 3)}, {fmt(c.get('hi'), 3)}]",
              fmt(c.get("ci_level"), 4), fmt(c.get("p"), 3), fmt(c.get("p_holm"), 3)]
             for label, c in controls.items()]
     best_per_regime = base.get("best_per_regime") or {}
