@@ -5,7 +5,7 @@
 Reads, for the EXPLICIT model list of tilelli.study.probe_groups(params) (v4, splice/<main>-s<seed>,
 metacog/<variant>-s<seed>; never a glob: a removed sweep entry leaves its old file on disk):
     data/probe/<model>.jsonl, data/probe/<model>.gates.jsonl   the probe's rows
-    data/probe/surface.jsonl   {id, regime, surface, byte_length}: the prompt-only controls, merged
+    data/probe/surface.jsonl   {id, regime, surface, byte_length, nn_char4, ngram_lr}: the prompt-only controls, merged
                                into every model's rows by id (ids must match exactly)
 Writes
     metrics/auroc.json      {<model>: {<signal>: {<contrast>: {auroc, lo, hi, n_pos, n_neg}},
@@ -13,7 +13,9 @@ Writes
                              groups: {<group>: {members, <signal>: {<contrast>: {auroc, lo, hi, n_seeds, per_seed}},
                                                 vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}},
                                                 abstain_flags_in_domain: {rate, lo, hi, hits, n, n_seeds, per_seed, threshold}}},
-                             summary: {contrasts: {<name>: {...}}, best_variant: {...}}}
+                             summary: {contrasts: {<name>: {...}}, best_variant: {...},
+                                       familiarity: {baseline: {name, cross, regimes, best_per_regime},
+                                                     alpha, controls: {<head>: {delta, lo, hi, p, p_holm, ...}}}}}
     metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}}}
     results/auroc/          <model>.md, summary.md, tests.json (every paired comparison)
     plots/auroc/            <model>/{heatmap.png, roc.png, roc/<signal>.csv, risk_coverage.csv}, risk_coverage.png
@@ -47,8 +49,10 @@ def main(params: dict) -> None:
     log(f"[auroc] {len(models)} models in {len(groups)} groups, {cfg.bootstrap} bootstrap resamples")
 
     reference = param(params, "metacog").get("weight0_variant", WEIGHT0_DEFAULT)
+    main_variant = param(params, "metacog.main")
     metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups,
-                                  study.ranked_variants(params), reference)
+                                  study.ranked_variants(params), reference,
+                                  heads={g: g for g in dict.fromkeys([main_variant, reference])})
     beh = {m: behaviour(rows[m], gates[m], cfg.ci) for m in models}
     log(f"[auroc] statistics: {time.perf_counter() - t0:.1f} s")
     write_json("metrics/auroc.json", metrics)
@@ -65,6 +69,9 @@ def main(params: dict) -> None:
         log(f"[auroc] {g} ({len(v['members'])} seeds): cross abstain_p {v['abstain_p']['cross']['auroc']}, "
             f"max_softmax_mean {v['max_softmax_mean']['cross']['auroc']}, surface {v['surface']['cross']['auroc']}")
     bv = metrics["summary"]["best_variant"]
+    fam = metrics["summary"]["familiarity"]
+    log(f"[auroc] strongest prompt-only baseline: {fam['baseline']['name']} (cross {fam['baseline']['cross']}); "
+        + ", ".join(f"{k} minus it {c['delta']}" for k, c in fam["controls"].items()))
     log(f"[auroc] best abstain head: {bv['best']} (at ceiling: {bv['ceiling']}); "
         f"{time.perf_counter() - t0:.1f} s in all")
 

@@ -1,17 +1,21 @@
-"""Stage `surface`: the surface-feature baseline, fitted on training prompts, scored on the probe.
+"""Stage `surface`: the prompt-only baselines, fitted on training prompts, scored on the probe.
 
     python -m stages.surface                   # reads params.yaml (probe.prompts)
     dvc repro surface
 
-Fits tilelli.eval.surface on data/sft/chat_train.jsonl (in-domain) vs data/sft/ood_train.jsonl
-(OOD) prompts, refuses to run if a probe prompt occurs in them, and writes
-data/probe/surface.jsonl ({"id", "regime", "surface", "byte_length"} per probe prompt) and
-metrics/surface.json (features, coefficients, training sizes and 5-fold CV AUROC, probe AUROC
-per contrast of `surface` and `byte_length`). No torch; a few seconds.
+Fits tilelli.eval.surface (13 trivial features) and the distance-to-training baselines of
+tilelli.eval.familiarity (nn_char4: nearest-neighbour character-4-gram similarity to the
+chat_train prompts; ngram_lr: logistic regression on hashed character 1-4-grams) on
+data/sft/chat_train.jsonl (in-domain) vs data/sft/ood_train.jsonl (OOD) prompts, refuses to run
+if a probe prompt occurs in them, and writes data/probe/surface.jsonl ({"id", "regime", "surface",
+"byte_length", "nn_char4", "ngram_lr"} per probe prompt) and metrics/surface.json (surface's
+features, coefficients, training sizes and 5-fold CV AUROC; `familiarity`: each distance
+baseline's set-up; probe AUROC per contrast of every column). No torch; a few seconds.
 """
 from __future__ import annotations
 
 from tilelli import io
+from tilelli.eval.familiarity import probe_familiarity
 from tilelli.eval.probe_io import read_prompts
 from tilelli.eval.surface import probe_surface
 from tilelli.stage import log, run, param
@@ -26,12 +30,17 @@ def main(params: dict) -> None:
     prompts_in = [r["prompt"] for r in io.read_jsonl(f"{SFT}/chat_train.jsonl", required=("prompt",))]
     prompts_ood = [r["prompt"] for r in io.read_jsonl(f"{SFT}/ood_train.jsonl", required=("prompt",))]
     rows, metrics = probe_surface(probe, prompts_in, prompts_ood)
+    cols, fam = probe_familiarity(probe, prompts_in, prompts_ood)
+    rows = [{**r, **{k: float(v[i]) for k, v in cols.items()}} for i, r in enumerate(rows)]
+    metrics["probe_auroc"].update(fam.pop("probe_auroc"))
+    metrics["familiarity"] = fam
     io.write_jsonl(OUT, rows)
     io.write_json(METRICS, metrics)
     auc = metrics["probe_auroc"]
     log(f"[surface] fit on {len(prompts_in)} in-domain + {len(prompts_ood)} OOD training prompts, "
         f"CV AUROC {metrics['train']['cv_auroc']:.3f}; probe AUROC "
-        + ", ".join(f"{c} {a:.3f}" for c, a in auc["surface"].items()) + f" -> {OUT}, {METRICS}")
+        + "; ".join(f"{b}: " + ", ".join(f"{c} {a:.3f}" for c, a in auc[b].items()) for b in auc)
+        + f" -> {OUT}, {METRICS}")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,22 @@ def synthetic_rows(seed=0, n=30, effects=None, router=True, labels=None):
 
 
 def synthetic_controls(seed=100, n=30, effects=None):
-    """data/probe/surface.jsonl rows: {id, regime, surface, byte_length}, same ids as synthetic_rows."""
-    rng = np.random.default_rng(seed)
+    """data/probe/surface.jsonl rows: {id, regime, <every control>}, same ids as synthetic_rows.
+
+    surface and byte_length are drawn first from `seed` (their values do not depend on the later
+    controls), the distance-to-training baselines from a stream of their own."""
+    rng, rng_later = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     effects = effects or {}
-    return [{"id": f"{regime}-{i}", "regime": regime,
-             **{c: float(rng.normal(effects.get(c, {}).get(regime, 0.0), 1.0)) for c in CONTROLS}}
+    first = ("surface", "byte_length")
+
+    def draw(r, c, regime):
+        return float(r.normal(effects.get(c, {}).get(regime, 0.0), 1.0))
+
+    rows = [{"id": f"{regime}-{i}", "regime": regime, **{c: draw(rng, c, regime) for c in first}}
             for regime in REGIMES for i in range(n)]
+    for row in rows:
+        row.update({c: draw(rng_later, c, row["regime"]) for c in CONTROLS if c not in first})
+    return rows
 
 
 def with_controls(rows, controls=None):

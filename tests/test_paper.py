@@ -43,6 +43,11 @@ def test_outline_renders_measured_numbers_and_the_verdict_table(metrics_dir):
     assert "Still improving over the last quarter" in text and "lite: 0.002 from step" in text
     # the headline: the fixture's converged arms differ (Welch p = 0.0213), contradicting N2, said plainly
     assert "paper: 15 reproduced, 1 not reproduced, 0 inconclusive of 16 published claims" in text
+    # the familiarity controls: the strongest baseline named, every head against it, the plain sentence
+    assert "Strongest prompt-only baseline: **nn_char4**" in text and "| splice | " in text
+    assert "3 of 5 heads separate in-domain from pooled OOD better than `nn_char4` (v7, v8b, best_variant)" in text
+    assert "2 do worse (v4, splice)" in text
+    assert all(f"| {c} |" in text for c in ("nn_char4", "ngram_lr", "surface", "byte_length"))
     assert "1 NOT as expected: n2_lite_vs_vanilla_not_established" in text
     assert "| claim | published | this run (95% CI) | rule | verdict |" in text
     assert "PASS" not in text and "FAIL" not in text

@@ -16,6 +16,7 @@ from tilelli.data.prompts import build_probe
 from tilelli.data.sft import write_sft_sets
 from tilelli.errors import TilelliError
 from tilelli.eval import surface
+from tilelli.eval.regimes import CONTROLS
 from tilelli.eval.stats import auroc
 from tilelli.eval.surface import FEATURES, check_probe_disjoint, cv_auroc, features, fit_surface
 
@@ -104,12 +105,14 @@ def test_stage_writes_one_row_per_probe_id(stage_dir):
     rows = [json.loads(line) for line in (stage_dir / "data/probe/surface.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [p["id"] for p in probe] and len(rows) == 210
     for r, p in zip(rows, probe):
-        assert set(r) == {"id", "regime", "surface", "byte_length"} and r["regime"] == p["regime"]
+        assert set(r) == {"id", "regime", *CONTROLS} and r["regime"] == p["regime"]
+        assert all(np.isfinite(r[k]) for k in CONTROLS)
         assert r["byte_length"] == len(format_prompt(p["prompt"]).encode()) and np.isfinite(r["surface"])
     m = json.loads((stage_dir / "metrics/surface.json").read_text())
     assert m["features"] == list(FEATURES) and set(m["coef"]) == set(FEATURES)
     assert m["train"]["n_in"] == 3000 and m["train"]["n_ood"] == 600 and 0.5 < m["train"]["cv_auroc"] <= 1
     assert m["probe_overlap"] == 0 and m["probe_auroc"]["byte_length"]["long_input"] == 1.0
+    assert set(m["probe_auroc"]) == set(CONTROLS) and m["familiarity"]["ngram_lr"]["n_ood"] == 600
 
 
 def test_stage_refuses_a_probe_prompt_in_the_training_set(stage_dir):

@@ -30,7 +30,20 @@ abstain_p >= flag_threshold (0.5), pooled over seeds (the published splice: 27%)
 ranked group with the highest pooled cross abstain_p; the weight-0 variant is compared with every
 other ranked variant, and "ceiling" says every ranked variant's CI lies above `ceiling` (0.95), where
 no ranking is possible. Every quantity is computed from stats.Draws scored once per (model, signal,
-contrast): ~20 models x 9 signals x 7 contrasts x 2,000 resamples take seconds.
+contrast): ~20 models x 11 signals x 7 contrasts x 2,000 resamples take seconds.
+
+Familiarity controls (summary.familiarity): the strongest prompt-only baseline (regimes.
+PROMPT_BASELINES: surface, nn_char4, ngram_lr) is the one with the highest pooled cross AUROC on
+the probe; choosing the maximum on the same prompts favours the baseline, i.e. it is conservative
+for the heads, which is what a control wants. Each head (the main variant, the weight-0 variant,
+the best variant, v4's best signal, the splice; abstain_p except for v4) is compared with it on
+the same prompts: seed-pooled paired difference, paired DeLong p, Holm across the distinct
+comparisons. v4's signal is chosen as its best on the probe, which favours v4 (a DOES NOT HOLD is
+then a fortiori). The decision CI follows Holm's step-down: ordered by DeLong p, the j-th (from
+0) gets the paired bootstrap CI at level 1 - alpha / (m - j) until the first CI that includes 0;
+that one and every later one get that step's level. A CI excluding 0 is then a rejection of a
+procedure that controls the familywise error at alpha (the first true null in any order is tested
+at level <= alpha / m0, every later one at most at that level).
 """
 from __future__ import annotations
 
@@ -43,8 +56,8 @@ from tilelli.errors import TilelliError
 from tilelli.eval import stats
 from tilelli.eval.probe_io import nan_to_none
 from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES, IN_DOMAIN,
-                                  N1_REFERENCE, REPORTED, ROUTER_FAMILY, SIGNALS, SURFACE,
-                                  contrast_rows, oriented)
+                                  N1_REFERENCE, OOD_REGIMES, PROMPT_BASELINES, REPORTED, ROUTER_FAMILY,
+                                  SIGNALS, SURFACE, contrast_rows, oriented)
 
 RESERVED = ("summary", "groups")
 REFERENCES = ("best_baseline", N1_REFERENCE, SURFACE)
@@ -300,20 +313,102 @@ def best_variant(group_metrics: dict, scored: dict, groups: dict[str, list[str]]
 
 
 # ---------------------------------------------------------------------------------------------
+# Familiarity controls: every head against the strongest prompt-only baseline
+# ---------------------------------------------------------------------------------------------
+def _cell(d: stats.Draws, cfg: ReportConfig) -> dict:
+    lo, hi = stats.percentile_ci(d.boot, cfg.ci)
+    return {"auroc": d.auroc, "lo": lo, "hi": hi}
+
+
+def strongest_baseline(scored_one: dict[str, dict[str, stats.Draws]], cfg: ReportConfig) -> dict:
+    """The prompt-only baseline with the highest pooled cross AUROC (ties -> PROMPT_BASELINES order).
+
+    {name, chosen_by, cross: {baseline: AUROC}, regimes: {contrast: {auroc, lo, hi}} of the chosen
+    one, best_per_regime: {regime: {baseline, auroc, lo, hi}} (the best baseline of each regime)}.
+    Prompt-only, so any one model's scored rows give it.
+    """
+    cross = {b: scored_one[CROSS][b].auroc for b in PROMPT_BASELINES}
+    finite = [b for b in PROMPT_BASELINES if not math.isnan(cross[b])]
+    name = max(finite, key=lambda b: cross[b]) if finite else None
+    best_per_regime = {}
+    for k in OOD_REGIMES:
+        by_b = {b: scored_one[k][b] for b in PROMPT_BASELINES if not math.isnan(scored_one[k][b].auroc)}
+        if by_b:
+            b = max(by_b, key=lambda x: by_b[x].auroc)
+            best_per_regime[k] = {"baseline": b, **_cell(by_b[b], cfg)}
+    return {"name": name, "chosen_by": "highest pooled cross AUROC on the probe (conservative for the heads)",
+            "cross": cross, "regimes": {k: _cell(scored_one[k][name], cfg) for k in CONTRASTS} if name else None,
+            "best_per_regime": best_per_regime}
+
+
+def familiarity_heads(heads: dict[str, str], group_metrics: dict, best: str | None) -> dict[str, tuple[str, str]]:
+    """{label: (group, signal)}: the given abstain heads, the best variant, v4's best signal, the splice."""
+    out = {label: (g, "abstain_p") for label, g in heads.items() if g in group_metrics}
+    if best:
+        out["best_variant"] = (best, "abstain_p")
+    if "v4" in group_metrics:
+        aucs = {s: group_metrics["v4"][s][CROSS]["auroc"] for s in SIGNALS}
+        finite = [s for s in SIGNALS if not math.isnan(aucs[s])]
+        if finite:
+            out["v4"] = ("v4", max(finite, key=lambda s: aucs[s]))
+    if "splice" in group_metrics:
+        out["splice"] = ("splice", "abstain_p")
+    return out
+
+
+def familiarity_controls(heads: dict[str, tuple[str, str]], scored: dict, groups: dict[str, list[str]],
+                         baseline: str | None, cfg: ReportConfig) -> dict:
+    """{label: {group, signal, baseline, auroc_head, auroc_baseline, delta, lo, hi, ci_level, lo_95, hi_95,
+    p, p_holm, n_seeds}}: head minus baseline (cross), seeds pooled, Holm-stepped CI (module doc).
+
+    Heads naming the same (group, signal) share one comparison (counted once in the Holm family).
+    """
+    if baseline is None:
+        return {}
+    pairs = {gs: ([scored[m][CROSS][gs[1]] for m in groups[gs[0]]], [scored[m][CROSS][baseline] for m in groups[gs[0]]])
+             for gs in dict.fromkeys(heads.values())}
+    base = {gs: stats.pooled(a, b, cfg.ci, cfg.seed) for gs, (a, b) in pairs.items()}
+    p_holm = dict(zip(base, stats.holm([base[gs]["p"] for gs in base])))
+    finite = sorted([gs for gs in base if not math.isnan(base[gs]["p"])], key=lambda gs: base[gs]["p"])
+    level, stopped, cells = {}, None, {}
+    for j, gs in enumerate(finite):
+        alpha = stopped if stopped is not None else cfg.alpha / (len(finite) - j)
+        r = stats.pooled(*pairs[gs], 1 - alpha, cfg.seed)
+        level[gs] = (1 - alpha, r["lo"], r["hi"])
+        if stopped is None and not (r["lo"] > 0 or r["hi"] < 0):
+            stopped = alpha
+    for gs, r in base.items():
+        a, b = pairs[gs]
+        ci_level, lo, hi = level.get(gs, (math.nan, math.nan, math.nan))
+        cells[gs] = {"group": gs[0], "signal": gs[1], "baseline": baseline,
+                     "auroc_head": float(np.mean([d.auroc for d in a])),
+                     "auroc_baseline": float(np.mean([d.auroc for d in b])),
+                     "delta": r["estimate"], "lo": lo, "hi": hi, "ci_level": ci_level,
+                     "lo_95": r["lo"], "hi_95": r["hi"],
+                     "p": r["p"], "p_holm": float(p_holm[gs]), "n_seeds": r["n_seeds"]}
+    return {label: dict(cells[gs]) for label, gs in heads.items()}
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole report
 # ---------------------------------------------------------------------------------------------
 def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contrasts: list[dict] = (),
                  groups: dict[str, list[str]] | None = None, ranked: list[str] | None = None,
-                 reference: str | None = None) -> tuple[dict, dict]:
+                 reference: str | None = None, heads: dict[str, str] | None = None) -> tuple[dict, dict]:
     """(metrics/auroc.json content, per-model tests) with NaN written as null.
 
     metrics = {<model>: model_report metrics, groups: {<group>: {members, ...group_report}},
-               summary: {contrasts: {name: group_contrast}, best_variant: best_variant or None}}
+               summary: {contrasts: {name: group_contrast}, best_variant: best_variant or None,
+                         familiarity: {baseline: strongest_baseline, alpha, controls: familiarity_controls}}}
     `groups` defaults to each model alone; `ranked` (the variants compared for the best abstain
-    head) and `reference` (the weight-0 variant) name groups.
+    head) and `reference` (the weight-0 variant) name groups; `heads` ({label: group}) the abstain
+    heads held against the strongest baseline besides the best variant, v4 and the splice.
     """
     groups = groups or {m: [m] for m in rows_by_model}
     _check_inputs(rows_by_model, groups, contrasts, list(ranked or []), reference)
+    unknown_heads = [g for g in (heads or {}).values() if g not in groups]
+    if unknown_heads:
+        raise TilelliError(f"head(s) {', '.join(unknown_heads)} to hold against the baselines are not probe groups")
     rows_by_model = _align(rows_by_model)
     scored = {m: score(rows, cfg) for m, rows in rows_by_model.items()}
     metrics, tests = {}, {}
@@ -327,6 +422,12 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
         "best_variant": best_variant(metrics["groups"], scored, groups, list(ranked), reference, cfg)
         if ranked else None,
     }
+    strongest = strongest_baseline(next(iter(scored.values())), cfg)
+    best = (metrics["summary"]["best_variant"] or {}).get("best")
+    compared_heads = familiarity_heads(dict(heads or {}), metrics["groups"], best)
+    metrics["summary"]["familiarity"] = {
+        "baseline": strongest, "alpha": cfg.alpha,
+        "controls": familiarity_controls(compared_heads, scored, groups, strongest["name"], cfg)}
     return nan_to_none(metrics), nan_to_none(tests)
 
 

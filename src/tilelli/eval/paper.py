@@ -15,7 +15,7 @@ import math
 
 from tilelli.eval.claims import claims_table, headline, load_claims, verify_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
-from tilelli.eval.tables import auroc_cell, fmt, md_table
+from tilelli.eval.tables import auroc_cell, familiarity_section, fmt, md_table
 from tilelli.io import read_json
 from tilelli.study import metacog_variants, ranked_variants
 
@@ -88,10 +88,23 @@ def controls_table(auroc: dict, params: dict) -> str:
     heads = [("v4 max_softmax_mean", _get(v4, "max_softmax_mean"))]
     for g in (params["metacog"]["main"], params["metacog"].get("n4", {}).get("variant", "v8b"), "splice"):
         heads.append((f"{g} abstain_p", _get(auroc, "groups", g, "abstain_p")))
-    rows = [["byte_length", *[auroc_cell(_get(v4, "byte_length", k)) for k in CONTRASTS]],
-            ["surface", *[auroc_cell(_get(v4, "surface", k)) for k in CONTRASTS]]]
+    rows = [[c, *[auroc_cell(_get(v4, c, k)) for k in CONTRASTS]] for c in CONTROLS]
     rows += [[label, *[auroc_cell(_get(t, k)) for k in CONTRASTS]] for label, t in heads]
     return md_table(["signal"] + list(CONTRASTS), rows)
+
+
+def familiarity_verdict(auroc: dict) -> str:
+    """One sentence: how many heads beat the strongest baseline after Holm, how many fall below it."""
+    controls = _get(auroc, "summary", "familiarity", "controls") or {}
+    name = _get(auroc, "summary", "familiarity", "baseline", "name")
+    if not controls or not name:
+        return "No familiarity controls were computed."
+    above = [h for h, c in controls.items() if c.get("lo") is not None and c["lo"] > 0]
+    below = [h for h, c in controls.items() if c.get("hi") is not None and c["hi"] < 0]
+    rest = [h for h in controls if h not in above + below]
+    return (f"Once familiarity is controlled for, {len(above)} of {len(controls)} heads separate in-domain from "
+            f"pooled OOD better than `{name}` ({', '.join(above) or 'none'}); {len(below)} do worse "
+            f"({', '.join(below) or 'none'}); {len(rest)} cannot be told apart from it ({', '.join(rest) or 'none'}).")
 
 
 def splice_table(auroc: dict) -> str:
@@ -207,13 +220,20 @@ near-miss prompts.
 
 ### 4.2 Controls: what the prompt alone gives away (beyond the published study)
 
-The published study compares signals with each other. We add two prompt-only controls:
-`byte_length` and `surface`, a logistic regression on trivial prompt features (length,
+The published study compares signals with each other. We add prompt-only controls:
+`byte_length`; `surface`, a logistic regression on trivial prompt features (length,
 character classes, punctuation, whether a known place name occurs) fitted on the metacog
-training prompts only (5-fold CV AUROC there {fmt(surface_cv, 3)}) and never on the probe. A signal
-that does no better than `surface` is no evidence that the model knows what it does not know.
+training prompts only (5-fold CV AUROC there {fmt(surface_cv, 3)}) and never on the probe; and two
+distance-to-training baselines: `nn_char4`, 1 minus the largest character-4-gram cosine similarity
+of the prompt to any chat training prompt (no fitting), and `ngram_lr`, a logistic regression on
+hashed character 1-4-grams fitted on the same training prompts as `surface`. A signal that does no
+better than these is no evidence that the model knows what it does not know: it may only
+recognise the phrasings it was trained on.
 
 {controls_table(auroc, params)}
+{familiarity_section(_get(auroc, "summary", "familiarity"))}
+{familiarity_verdict(auroc)}
+
 ### 4.3 The splice
 
 One splice per seed: v4 with the abstain head of `metacog/{mc['main']}-s<seed>`, compared with that

@@ -16,10 +16,14 @@ one measurement twice in the router family and in the Holm family. The four publ
 are max_softmax_last, max_softmax_mean, router_conf and router_entropy_var.
 
 Controls (this study's addition, not the published one's): `surface`, a logistic regression on
-trivial prompt features fitted on the training prompts, and `byte_length`, the prompt's length.
-Both are prompt-only (identical for every model) and oriented +1 (higher = more OOD). They are
-reported like signals, but are neither baselines nor candidates and are never in a Holm family;
-`surface` is the reference every signal must beat to show it reads more than the prompt's surface.
+trivial prompt features fitted on the training prompts, `byte_length`, the prompt's length, and
+the distance-to-training baselines of eval/familiarity.py: `nn_char4` (1 - nearest-neighbour
+character-4-gram cosine to the chat training prompts) and `ngram_lr` (a logistic regression on
+hashed character n-grams fitted on the training prompts). All are prompt-only (identical for
+every model) and oriented +1 (higher = more OOD). They are reported like signals, but are neither
+baselines nor candidates of the win rule. PROMPT_BASELINES are the ones a head must beat: the
+report picks the strongest of them (highest pooled cross AUROC on the probe) as the reference of
+the familiarity controls; `surface` stays the per-signal reference of the vs_surface tables.
 
 The 210 prompts are 7 regimes x 30 (tilelli.data.prompts.REGIMES, the one definition).
 `in_domain` is the reference class, so a signal is compared on 7 contrasts: in_domain vs each of
@@ -39,7 +43,9 @@ CROSS = "cross"
 CONTRASTS = OOD_REGIMES + (CROSS,)  # the 7 comparisons every signal gets
 
 SURFACE = "surface"
-CONTROLS = (SURFACE, "byte_length")  # prompt-only controls, merged into every model's rows by id
+CONTROLS = (SURFACE, "byte_length", "nn_char4", "ngram_lr")  # prompt-only, merged into every model's rows by id
+# The prompt-only baselines a head is held against (byte_length is one of surface's features).
+PROMPT_BASELINES = (SURFACE, "nn_char4", "ngram_lr")
 
 # +1: higher raw value = more OOD; -1: higher raw value = more in-domain (confidence).
 ORIENTATION = {
@@ -52,6 +58,8 @@ ORIENTATION = {
     "abstain_p": +1,
     SURFACE: +1,
     "byte_length": +1,
+    "nn_char4": +1,
+    "ngram_lr": +1,
 }
 SIGNALS = tuple(s for s in ORIENTATION if s not in CONTROLS)  # the model's signals (probe columns)
 REPORTED = SIGNALS + CONTROLS  # every table and metrics cell: the signals, then the controls

@@ -54,7 +54,9 @@ def model_page(name: str, metrics: dict, tests: dict, behaviour: dict, bootstrap
            "Positive class = OOD; signals oriented so higher = more OOD (no post-hoc flipping). "
            f"95% stratified bootstrap CIs, {bootstrap} resamples. Controls are prompt-only (the same for "
            "every model): `surface` = logistic regression on trivial prompt features fitted on the "
-           "training prompts, `byte_length` = prompt length. Written by `stages/auroc.py`.\n",
+           "training prompts, `byte_length` = prompt length, `nn_char4` = 1 - largest character-4-gram "
+           "cosine to a chat training prompt, `ngram_lr` = logistic regression on hashed character "
+           "1-4-grams fitted on the training prompts. Written by `stages/auroc.py`.\n",
            "## AUROC by signal and contrast (in_domain vs regime)\n", _auroc_table(metrics)]
     for ref in REFERENCES:
         title = {"best_baseline": "the best baseline of each contrast",
@@ -87,6 +89,34 @@ def _controls_section(metrics: dict, models: list[str]) -> list[str]:
             "separates (AUROC near 1) is length-defined: a signal's AUROC there says little about "
             "uncertainty (long_input is long by design).\n",
             md_table(["control"] + list(CONTRASTS), [[c] + [auroc_cell(m[c][k]) for k in CONTRASTS] for c in CONTROLS])]
+
+
+def familiarity_section(fam: dict | None) -> str:
+    """The strongest prompt-only baseline and every head against it (summary.familiarity), as markdown."""
+    if not fam or not fam.get("baseline") or not fam["baseline"].get("name"):
+        return "_No familiarity controls in metrics/auroc.json._\n"
+    base, controls = fam["baseline"], fam.get("controls") or {}
+    cross = ", ".join(f"{b} {fmt(v, 3)}" for b, v in (base.get("cross") or {}).items()) or "n/a"
+    rows = [[label, f"{c.get('group', 'n/a')} {c.get('signal', '')}", fmt(c.get("auroc_head"), 3),
+             fmt(c.get("auroc_baseline"), 3),
+             "n/a" if c.get("delta") is None else f"{c['delta']:+.3f} [{fmt(c.get('lo'), 3)}, {fmt(c.get('hi'), 3)}]",
+             fmt(c.get("ci_level"), 4), fmt(c.get("p"), 3), fmt(c.get("p_holm"), 3)]
+            for label, c in controls.items()]
+    best_per_regime = base.get("best_per_regime") or {}
+    per_regime = md_table(["", *CONTRASTS],
+                          [[f"{base['name']} (strongest pooled)", *[auroc_cell((base.get("regimes") or {}).get(k))
+                                                                  for k in CONTRASTS]],
+                           ["best baseline of the regime", *[
+                               f"{c['baseline']} {auroc_cell(c)}" if (c := best_per_regime.get(k)) else "-"
+                               for k in CONTRASTS]]])
+    return (f"Strongest prompt-only baseline: **{base['name']}** (pooled cross AUROC: {cross}); chosen as the "
+            "maximum on the probe itself, which favours the baseline: conservative for the heads.\n\n"
+            + per_regime
+            + "\nEach head minus that baseline (cross, seeds pooled, paired over the same prompts). The CI is "
+              "at the level of its Holm step (ordered by paired DeLong p, alpha "
+              f"{fmt(fam.get('alpha'))}); a CI above 0 = the head beats the baseline after Holm.\n\n"
+            + md_table(["head", "group, signal", "AUROC head", "AUROC baseline", "delta [Holm-level CI]", "CI level",
+                        "p", "p (Holm)"], rows))
 
 
 def _groups_section(groups: dict) -> list[str]:
@@ -130,6 +160,8 @@ def summary_page(metrics: dict, behaviour: dict, models: list[str]) -> str:
                       + [str(metrics[m]["router_family"]["proven"])] for m in models])]
     out += _groups_section(metrics["groups"])
     out += _best_variant_section(metrics["summary"]["best_variant"])
+    out += ["\n## Familiarity controls: every head against the strongest distance-to-training baseline\n",
+            familiarity_section(metrics["summary"].get("familiarity"))]
     if metrics["summary"]["contrasts"]:
         out.append("\n## Paired contrasts between groups (same prompts, seeds paired by position)\n")
         out.append(md_table(["contrast", "a", "b", "signal", "regime", "seeds", "AUROC a", "AUROC b", "delta [CI]", "p"],
