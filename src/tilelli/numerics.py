@@ -42,7 +42,7 @@ import os
 MODE_VAR = "TILELLI_NUMERICS"        # "pinned" (default) | "native"
 THREADS_VAR = "TILELLI_THREADS"      # intra-op threads when pinned (default 2)
 DEFAULT_THREADS = 2
-PINNED_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
+PINNED_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
 _overridden: dict[str, str] = {}     # variables the machine had set to something else
 
 
