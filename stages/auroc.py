@@ -2,8 +2,9 @@
 
     python -m stages.auroc
 
-Reads, for the EXPLICIT model list of tilelli.study.probe_groups(params) (v4, splice/<main>-s<seed>,
-metacog/<variant>-s<seed>; never a glob: a removed sweep entry leaves its old file on disk):
+Reads, for the EXPLICIT model list of tilelli.study.probe_groups(params) (base/v4-s<seed>,
+splice/<main>-s<seed>, metacog/<variant>-s<seed>; never a glob: a removed sweep entry leaves its
+old file on disk):
     data/probe/<model>.jsonl, data/probe/<model>.gates.jsonl   the probe's rows
     data/probe/surface.jsonl   {id, regime, surface, byte_length}: the prompt-only controls, merged
                                into every model's rows by id (ids must match exactly)
@@ -11,19 +12,21 @@ Writes
     metrics/auroc.json      {<model>: {<signal>: {<contrast>: {auroc, lo, hi, n_pos, n_neg}},
                                        wins, wins_holm, vs_surface, router_family},
                              groups: {<group>: {members, <signal>: {<contrast>: {auroc, lo, hi, n_seeds, per_seed}},
-                                                vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}}}},
+                                                vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}},
+                                                wins, wins_holm, router_family (seed-pooled tests)}},
                              summary: {contrasts: {<name>: {...}}, best_variant: {...}}}
-    metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}}}
+    metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}},
+                             groups: {<group>: {members, the same pooled over seeds (hits and n summed, per_seed)}}}
     results/auroc/          <model>.md, summary.md, tests.json (every paired comparison)
     plots/auroc/            <model>/{heatmap.png, roc.png, roc/<signal>.csv, risk_coverage.csv}, risk_coverage.png
 Params: auroc.{bootstrap, ci, seed, min_gain, alpha, proven_min_wins, ceiling, contrasts};
-metacog.{variants, ranked, seeds, main, weight0_variant (default "v8b")}.
+seeds; metacog.{variants, ranked, main, weight0_variant (default "v8b")}.
 """
 import time
 from pathlib import Path
 
 from tilelli import study
-from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report, merge_controls
+from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report, group_behaviour, merge_controls
 from tilelli.eval.figures import write_figures
 from tilelli.eval.probe_io import read_gate_rows, read_jsonl, read_probe_rows
 from tilelli.eval.tables import model_page, summary_page
@@ -49,9 +52,11 @@ def main(params: dict) -> None:
     metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups,
                                   study.ranked_variants(params), reference)
     beh = {m: behaviour(rows[m], gates[m], cfg.ci) for m in models}
+    beh_groups = {g: {"members": list(ms), **group_behaviour([beh[m] for m in ms], cfg.ci)}
+                  for g, ms in groups.items()}
     log(f"[auroc] statistics: {time.perf_counter() - t0:.1f} s")
     write_json("metrics/auroc.json", metrics)
-    write_json("metrics/behaviour.json", beh)
+    write_json("metrics/behaviour.json", {**beh, "groups": beh_groups})
     with atomic_dir("results/auroc") as d:
         for m in models:
             (Path(d) / m).parent.mkdir(parents=True, exist_ok=True)

@@ -38,20 +38,24 @@ def delta(x, half):
     return {"delta": x, "lo": x - half, "hi": x + half, "p": 0.5}
 
 
+SEEDS = 2   # v4's metrics pool the base seeds: AUROCs in groups.v4, gate counts over SEEDS copies of each set
+
+
 def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_deltas, p, n4, idk, fi, surface):
     v4 = {s: {"cross": ci(cross[s]), **{r: ci(regime, 0.13) for r in REGIMES}} for s in SIGNALS4}
     v4["max_softmax_mean"]["gibberish"] = ci(gib, 0.07)
     v4["router_family"] = {"wins_vs_max_softmax_mean": wins, "wins_vs_best_baseline": wins, "proven": proven}
     groups = {g: {"abstain_p": {"cross": ci(a)}, "vs_surface": {"abstain_p": {"cross": delta(surface, 0.07)}}}
               for g, a in heads.items()}
+    groups["v4"] = v4
     return {
-        "metrics/auroc.json": {"v4": v4, "groups": groups, "summary": {
+        "metrics/auroc.json": {"groups": groups, "summary": {
             "best_variant": {"best": "v8b", "ceiling": False, "vs_v8b": {v: delta(best_deltas, 0.07) for v in VARIANTS}},
             "contrasts": {"splice_vs_joint": delta(splice_delta, 0.1)}}},
-        "metrics/behaviour.json": {"v4": {"gates": {
-            "idk_heldout": {"abstained": {"hits": idk, "n": 10, "rate": idk / 10}},
-            "false_inability": {"refused": {"hits": round(fi * 20), "n": 20, "rate": fi,
-                                            "lo": max(0.0, fi - 0.18), "hi": min(1.0, fi + 0.21)}}}}},
+        "metrics/behaviour.json": {"groups": {"v4": {"gates": {
+            "idk_heldout": {"abstained": {"hits": SEEDS * idk, "n": SEEDS * 10, "rate": idk / 10}},
+            "false_inability": {"refused": {"hits": round(fi * 20 * SEEDS), "n": 20 * SEEDS, "rate": fi,
+                                            "lo": max(0.0, fi - 0.15), "hi": min(1.0, fi + 0.15)}}}}}},
         "metrics/ab.json": {"p": p, "n_a": 3, "n_b": 3},
         "metrics/router_shift.json": {"n4": delta(n4, 0.03)},
     }
@@ -129,6 +133,11 @@ def run_rule(tmp_path, rule, node, ref="metrics/m.json:x"):
     ({"test": "count", "op": ">=", "n": 9}, 9, REPRODUCED),
     ({"test": "count", "op": ">=", "n": 9}, 8, NOT_REPRODUCED),
     ({"test": "count", "op": "==", "n": 0}, True, MISSING),            # a bool is not a count
+    # "9 of 10" as a rate pooled over seeds: 18/20 passes, 17/20 fails (exact, no rounding)
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 18, "n": 20, "rate": 0.9}, REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 17, "n": 20, "rate": 0.85}, NOT_REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 27, "n": 30}, REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, 18, MISSING),     # a bare count has no n
     ({"test": "equals", "value": False}, False, REPRODUCED),
     ({"test": "equals", "value": False}, True, NOT_REPRODUCED),
     ({"test": "equals", "value": False}, 0, NOT_REPRODUCED),           # 0 is not false

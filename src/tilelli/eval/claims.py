@@ -26,6 +26,8 @@ node {point, lo, hi}; the point is the first of auroc/delta/rate/value/mean, or 
     above {bound}                  lo > bound -> R; hi < bound -> N; else I       (CI bounds)
     below {bound}                  hi < bound -> R; lo > bound -> N; else I
     count {op, n}                  exact comparison of an integer (a count on a fixed prompt set)
+    count {op, n, of}              node {hits, n: N}: the rate hits/N against n/of, exactly
+                                   (hits x of op n x N): "9 of 10" pooled over seeds' prompt sets
     equals {value}                 exact equality (e.g. proven == false)
     not_significant {alpha, min_n} node {p, n_a, n_b}: n < min_n -> I; p >= alpha -> R; else N
     near_chance {margin, regime_margin, signals, exempt}
@@ -208,6 +210,13 @@ def _above(node, ref, rule, sign=+1) -> list[Evidence]:
 
 
 def _count(node, ref, rule) -> list[Evidence]:
+    if "of" in rule:   # a rate of a pooled count: hits / N op n / of, in integers
+        hits, total = (node.get(k) if isinstance(node, dict) else None for k in ("hits", "n"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (hits, total)) or total <= 0:
+            raise Missing(f"{ref}: {node!r} is not a count {{hits, n}}")
+        ok = _OPS[rule["op"]](hits * int(rule["of"]), int(rule["n"]) * total)
+        return [_ev(ref, REPRODUCED if ok else NOT_REPRODUCED, f"{hits}/{total}",
+                    f"not {rule['op']} {rule['n']}/{rule['of']}", hits / total)]
     if not isinstance(node, int) or isinstance(node, bool):
         raise Missing(f"{ref}: {node!r} is not a count")
     ok = _OPS[rule["op"]](node, rule["n"])
@@ -323,6 +332,9 @@ def _check_rule(cid: str, rule) -> None:
         raise TilelliError(f"claim '{cid}': rule '{rule['test']}' needs {', '.join(missing)}")
     if rule["test"] == "count" and rule["op"] not in _OPS:
         raise TilelliError(f"claim '{cid}': count op must be one of {', '.join(_OPS)}")
+    if rule["test"] == "count" and "of" in rule and not (isinstance(rule["of"], int) and rule["of"] > 0
+                                                         and isinstance(rule["n"], int)):
+        raise TilelliError(f"claim '{cid}': count 'of' and 'n' must be integers, of > 0")
     if rule["test"] in ("equivalence", "near_chance") and not float(rule["margin"]) > 0:
         raise TilelliError(f"claim '{cid}': margin must be > 0")
 
@@ -433,7 +445,7 @@ def rule_text(rule: dict) -> str:
     if t in ("above", "below"):
         return f"CI {t} {rule['bound']}"
     if t == "count":
-        return f"{rule['op']} {rule['n']}"
+        return f"{rule['op']} {rule['n']}" + (f" of {rule['of']} (rate over all seeds' prompts)" if "of" in rule else "")
     if t == "equals":
         return f"= {str(rule['value']).lower()}"
     if t == "not_significant":
