@@ -10,6 +10,7 @@ base/v4-s<seed>), seeded with that seed for init and data order.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tilelli.io import read_jsonl, sha256_file, write_json
@@ -34,9 +35,9 @@ def sft_examples(rows: list[dict], seq_len: int, template: str) -> list[dict]:
 
 
 def train_config(params: dict, key: str, model, run: str, seed: int, overrides: dict | None = None) -> TrainConfig:
-    """params[key] (+ overrides) as a checked TrainConfig for `model`, named `run`, seeded with
-    `seed` (data order): called before any data is read."""
-    cfg = TrainConfig.from_params({**param(params, key), **(overrides or {})}, run, seed=seed)
+    """params[key] (+ overrides) as a checked TrainConfig for `model`, named `run` (its artifacts),
+    seeded with `seed` (data order): called before any data is read. Errors name the params key."""
+    cfg = replace(TrainConfig.from_params({**param(params, key), **(overrides or {})}, key, seed=seed), name=run)
     if cfg.seq_len > model.config.max_seq:
         raise TilelliError(f"params.yaml: {key}.seq_len={cfg.seq_len} exceeds the model's context "
                            f"({model.config.max_seq})")
