@@ -13,13 +13,13 @@ never from a directory glob (a removed sweep entry leaves its old files on disk)
     n4_pair(params)         (variant, control) of claim N4: v8b vs v8b with the router frozen
     splice_models(params)   ["splice/<main>-s<seed>", ...]  one graft per seed of the main variant
     probe_groups(params)    {group: [model, ...]}  what the probe, the AUROC report and the claims read
+    ab_runs(params)         [(arm, seed), ...]  (the A/B's own seeds, params ab.seeds)
 
 A seed is a whole replication: seed s trains its own base chain (pretrain, chat SFT and abstain
 SFT with seed s for init and data order), and metacog/<variant>-s<s> and splice/<main>-s<s> are
 fine-tuned from (grafted onto) base/v4-s<s>, so every CI over seeds includes the base's training
 variance. Model directories are models/<name>; every training run's resume state, logs and
 summary use the same name (checkpoints/<name>, plots/train/<name>, metrics/train/<name>.json).
-    ab_runs(params)         [(arm, seed), ...]
 """
 from __future__ import annotations
 
