@@ -2,8 +2,9 @@
 
     python -m stages.auroc
 
-Reads, for the EXPLICIT model list of tilelli.study.probe_groups(params) (v4, splice/<main>-s<seed>,
-metacog/<variant>-s<seed>; never a glob: a removed sweep entry leaves its old file on disk):
+Reads, for the EXPLICIT model list of tilelli.study.probe_groups(params) (base/v4-s<seed>,
+splice/<main>-s<seed>, metacog/<variant>-s<seed>; never a glob: a removed sweep entry leaves its
+old file on disk):
     data/probe/<model>.jsonl, data/probe/<model>.gates.jsonl   the probe's rows
     data/probe/surface.jsonl   {id, regime, surface, byte_length, nn_char4, ngram_lr}: the prompt-only controls, merged
                                into every model's rows by id (ids must match exactly)
@@ -12,21 +13,24 @@ Writes
                                        wins, wins_holm, vs_surface, router_family},
                              groups: {<group>: {members, <signal>: {<contrast>: {auroc, lo, hi, n_seeds, per_seed}},
                                                 vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}},
-                                                abstain_flags_in_domain: {rate, lo, hi, hits, n, n_seeds, per_seed, threshold}}},
+                                                abstain_flags_in_domain: {rate, lo, hi, hits, n, n_seeds, per_seed, threshold},
+                                                wins, wins_holm, router_family (seed-pooled tests)}},
                              summary: {contrasts: {<name>: {...}}, best_variant: {...},
                                        familiarity: {baseline: {name, cross, regimes, best_per_regime},
                                                      alpha, controls: {<head>: {delta, lo, hi, p, p_holm, ...}}}}}
-    metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}}}
+    metrics/by_seed/s<seed>/metrics/{auroc,behaviour}.json   the same, on that seed's models alone
+    metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}},
+                             groups: {<group>: {members, the same pooled over seeds (hits and n summed, per_seed)}}}
     results/auroc/          <model>.md, summary.md, tests.json (every paired comparison)
     plots/auroc/            <model>/{heatmap.png, roc.png, roc/<signal>.csv, risk_coverage.csv}, risk_coverage.png
 Params: auroc.{bootstrap, ci, seed, min_gain, alpha, proven_min_wins, ceiling, flag_threshold, contrasts};
-metacog.{variants, ranked, seeds, main, weight0_variant (default "v8b")}.
+seeds; metacog.{variants, ranked, main, weight0_variant (default "v8b")}.
 """
 import time
 from pathlib import Path
 
 from tilelli import study
-from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report, merge_controls
+from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report, group_behaviour, merge_controls
 from tilelli.eval.figures import write_figures
 from tilelli.eval.probe_io import read_gate_rows, read_jsonl, read_probe_rows
 from tilelli.eval.tables import model_page, summary_page
@@ -50,13 +54,31 @@ def main(params: dict) -> None:
 
     reference = param(params, "metacog").get("weight0_variant", WEIGHT0_DEFAULT)
     main_variant = param(params, "metacog.main")
-    metrics, tests = build_report(rows, cfg, a.get("contrasts") or [], groups,
-                                  study.ranked_variants(params), reference,
-                                  heads={g: g for g in dict.fromkeys([main_variant, reference])})
     beh = {m: behaviour(rows[m], gates[m], cfg.ci) for m in models}
+
+    def report(groups: dict[str, list[str]]) -> tuple[dict, dict, dict]:
+        """(auroc metrics, tests, behaviour) of the models in `groups`, pooled over their seeds."""
+        used = [m for ms in groups.values() for m in ms]
+        metrics, tests = build_report({m: rows[m] for m in used}, cfg, a.get("contrasts") or [], groups,
+                                      study.ranked_variants(params), reference,
+                                      heads={g: g for g in dict.fromkeys([main_variant, reference])})
+        beh_groups = {g: {"members": list(ms), **group_behaviour([beh[m] for m in ms], cfg.ci)}
+                      for g, ms in groups.items()}
+        return metrics, tests, {**{m: beh[m] for m in used}, "groups": beh_groups}
+
+    metrics, tests, behaviour_json = report(groups)
     log(f"[auroc] statistics: {time.perf_counter() - t0:.1f} s")
     write_json("metrics/auroc.json", metrics)
-    write_json("metrics/behaviour.json", beh)
+    write_json("metrics/behaviour.json", behaviour_json)
+    # Each seed alone (one whole replication): the same report on that seed's models, so verify can
+    # say which verdicts hold on every seed and which flip with it (results/claims.md, "by seed").
+    with atomic_dir(study.SEED_METRICS) as d:
+        for i, seed in enumerate(study.study_seeds(params)):
+            one, _, one_beh = report(study.seed_groups(groups, i))
+            root = Path(d) / Path(study.seed_metrics_root(seed)).relative_to(study.SEED_METRICS) / "metrics"
+            write_json(root / "auroc.json", one)
+            write_json(root / "behaviour.json", one_beh)
+    log(f"[auroc] per-seed reports ({len(study.study_seeds(params))} seeds): {time.perf_counter() - t0:.1f} s")
     with atomic_dir("results/auroc") as d:
         for m in models:
             (Path(d) / m).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""One metacognition variant x seed: models/v4 -> models/metacog/<variant>-s<seed>.
+"""One metacognition variant x seed: models/base/v4-s<seed> -> models/metacog/<variant>-s<seed>.
 
     python -m stages.metacog --variant v7 --seed 0      # dvc.yaml runs every variant x seed
     dvc exp run -S metacog_weight=0                     # retrain the main (v7) model at weight 0

@@ -1,6 +1,6 @@
 """Probe one model on the 210 prompts (+ the held-out gate sets) -> data/probe/<model>.jsonl.
 
-    python -m stages.probe --model v4
+    python -m stages.probe --model base/v4-s0
     python -m stages.probe --model metacog/v7-s0        # dvc.yaml runs every model of the study
 
 Per prompt: 8 uncertainty signals from one batched forward pass, 48 greedy bytes, a label
@@ -24,7 +24,7 @@ def main(params: dict, name: str) -> None:
     p = param(params, "probe")
     template = param(params, "sft.abstain_template")
     lm = TilelliLM.from_pretrained(f"models/{name}")
-    settings = dict(batch_size=int(p["batch_size"]), gen_bytes=int(p["gen_bytes"]), seed=int(params.get("seed", 0)),
+    settings = dict(batch_size=int(p["batch_size"]), gen_bytes=int(p["gen_bytes"]), seed=int(p.get("seed", 0)),
                     temperature=float(p.get("temperature", 0.0)), abstain_template=template)
 
     rows, timing = probe_model(lm, read_prompts(p["prompts"]), **settings)
@@ -46,6 +46,6 @@ def main(params: dict, name: str) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="a directory under models/, e.g. v4 or metacog/v7-s0")
+    ap.add_argument("--model", required=True, help="a directory under models/, e.g. base/v4-s0 or metacog/v7-s0")
     args = ap.parse_args()
     run(lambda params: main(params, args.model))

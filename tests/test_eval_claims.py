@@ -53,6 +53,9 @@ def arms(lite, vanilla, drop):
             "convergence": {a: {"drop_last_quarter": drop} for a in ("lite", "vanilla")}}
 
 
+SEEDS = 2   # v4's metrics pool the base seeds: AUROCs in groups.v4, gate counts over SEEDS copies of each set
+
+
 def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_deltas, ab, n4, idk, fi, surface,
                untrained_delta, splice_fpr, familiarity):
     v4 = {s: {"cross": ci(cross[s]), **{r: ci(regime, 0.13) for r in REGIMES}} for s in SIGNALS4}
@@ -61,16 +64,17 @@ def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_de
     groups = {g: {"abstain_p": {"cross": ci(a)}, "vs_surface": {"abstain_p": {"cross": delta(surface, 0.07)}}}
               for g, a in heads.items()}
     groups["splice"]["abstain_flags_in_domain"] = rate(splice_fpr, 30)
+    groups["v4"] = v4
     return {
-        "metrics/auroc.json": {"v4": v4, "groups": groups, "summary": {
+        "metrics/auroc.json": {"groups": groups, "summary": {
             "best_variant": {"best": "v8b", "ceiling": False, "vs_v8b": {v: delta(best_deltas, 0.07) for v in VARIANTS}},
             "contrasts": {"splice_vs_joint": delta(splice_delta, 0.1),
                           "splice_vs_untrained": delta(untrained_delta, 0.03)},
             "familiarity": {"baseline": {"name": "nn_char4"},
                             "controls": {h: delta(d, 0.07) for h, d in familiarity.items()}}}},
-        "metrics/behaviour.json": {"v4": {"gates": {
-            "idk_heldout": {"abstained": {"hits": idk, "n": 10, "rate": idk / 10}},
-            "false_inability": {"refused": rate(fi, 20)}}}},
+        "metrics/behaviour.json": {"groups": {"v4": {"gates": {
+            "idk_heldout": {"abstained": {"hits": SEEDS * idk, "n": SEEDS * 10, "rate": idk / 10}},
+            "false_inability": {"refused": rate(fi, 20 * SEEDS)}}}}},
         "metrics/ab.json": ab,
         "metrics/router_shift.json": {"n4": delta(n4, 0.03)},
     }
@@ -216,6 +220,11 @@ ARMS = {"test": "equivalent_arms", "arms": ["lite", "vanilla"], "margin": 0.01, 
     ({"test": "count", "op": ">=", "n": 9}, 9, REPRODUCED),
     ({"test": "count", "op": ">=", "n": 9}, 8, NOT_REPRODUCED),
     ({"test": "count", "op": "==", "n": 0}, True, MISSING),            # a bool is not a count
+    # "9 of 10" as a rate pooled over seeds: 18/20 passes, 17/20 fails (exact, no rounding)
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 18, "n": 20, "rate": 0.9}, REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 17, "n": 20, "rate": 0.85}, NOT_REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 27, "n": 30}, REPRODUCED),
+    ({"test": "count", "op": ">=", "n": 9, "of": 10}, 18, MISSING),     # a bare count has no n
     ({"test": "equals", "value": False}, False, REPRODUCED),
     ({"test": "equals", "value": False}, True, NOT_REPRODUCED),
     ({"test": "equals", "value": False}, 0, NOT_REPRODUCED),           # 0 is not false

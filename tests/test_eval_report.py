@@ -313,3 +313,50 @@ def test_groups_report_the_heads_false_positive_rate_on_in_domain_prompts():
     one = metrics["groups"]["v4"]["abstain_flags_in_domain"]
     k = sum(r["abstain_p"] >= 0.5 for r in rows["v4"] if r["regime"] == "in_domain")
     assert (one["rate"], one["lo"], one["hi"]) == pytest.approx((k / 30, *stats.wilson_ci(k, 30)))
+
+
+# ---------------------------------------------------------------------------------------------
+# v4 over base seeds: the per-model analysis (tests, Holm, router family) on seed-pooled draws
+# ---------------------------------------------------------------------------------------------
+def test_pool_is_pooled_as_one_draws():
+    rng = np.random.default_rng(3)
+    y = np.array([0] * 30 + [1] * 60)
+    a = [stats.draws(y, rng.normal(size=90) + 0.5 * y, 300, 0) for _ in range(3)]
+    b = [stats.draws(y, rng.normal(size=90), 300, 0) for _ in range(3)]
+    direct, via = stats.pooled(a, b, 0.95, 0), stats.pooled([stats.pool(a, 0)], [stats.pool(b, 0)], 0.95, 0)
+    for k in ("estimate", "lo", "hi", "z", "p"):
+        assert via[k] == pytest.approx(direct[k], abs=1e-12), k
+    one = stats.pool(a[:1], 0)
+    assert one.auroc == a[0].auroc and np.array_equal(one.boot, a[0].boot)     # one seed: the model itself
+
+
+def test_a_one_member_group_has_the_models_router_family():
+    groups = {"v4": ["v4"]}
+    rows = _study_rows(groups, {"v4": {"router_entropy_var": {"long_input": 3.0}}})
+    metrics, _ = build_report(rows, FAST, groups=groups)
+    for key in ("wins", "wins_holm", "router_family"):
+        assert metrics["groups"]["v4"][key] == metrics["v4"][key], key
+
+
+def test_v4_group_pools_its_base_seeds():
+    """groups.v4 has one member per base seed; its router family comes from seed-pooled tests,
+    so a router effect on one base only is diluted, never read off seed 0 alone."""
+    effect = {"router_entropy_var": {"long_input": 3.0}}
+    groups = {"v4": ["base/v4-s0", "base/v4-s1"]}
+    controls = synthetic_controls(n=30)
+    both = {m: merge_controls(synthetic_rows(i, n=30, effects=effect), controls, m)
+            for i, m in enumerate(groups["v4"])}
+    metrics, _ = build_report(both, FAST, groups=groups)
+    v4 = metrics["groups"]["v4"]
+    assert v4["members"] == groups["v4"] and v4["router_conf"]["cross"]["n_seeds"] == 2
+    assert "long_input" in v4["router_family"]["regimes_won_vs_max_softmax_mean"]
+    assert v4["wins_holm"]["max_softmax_mean"]["router_entropy_var"] >= 1
+    # base s1 reverses the effect: seed 0 alone wins long_input, the two bases pooled do not
+    opposite = {"router_entropy_var": {"long_input": -3.0}}
+    split = dict(both, **{"base/v4-s1": merge_controls(synthetic_rows(1, n=30, effects=opposite), controls,
+                                                       "base/v4-s1")})
+    m1, _ = build_report(split, FAST, groups=groups)
+    assert "long_input" in m1["base/v4-s0"]["router_family"]["regimes_won_vs_max_softmax_mean"]
+    assert "long_input" not in m1["groups"]["v4"]["router_family"]["regimes_won_vs_max_softmax_mean"]
+    pooled = m1["groups"]["v4"]["router_entropy_var"]["long_input"]
+    assert pooled["auroc"] == pytest.approx(np.mean(pooled["per_seed"])) and pooled["lo"] < 0.5 < pooled["hi"]

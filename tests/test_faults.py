@@ -67,10 +67,10 @@ def test_unknown_training_key_names_the_nearest_valid_one(section, typo, nearest
     node = params
     for part in section.split("."):
         node = node[part]
-    train_config(params, section, model, run="r", overrides=overrides)      # the committed section is valid
+    train_config(params, section, model, run="r", seed=0, overrides=overrides)      # the committed section is valid
     node[typo] = 5
     with pytest.raises(TilelliError) as e:
-        train_config(params, section, model, run="r", overrides=overrides)
+        train_config(params, section, model, run="r", seed=0, overrides=overrides)
     assert str(e.value) == f"params.yaml: {section}.{typo}: unknown key; did you mean {nearest}?"
 
 
@@ -245,7 +245,7 @@ def test_a_corrupt_valid_shard_fails_before_any_training_step(chdir_tmp, monkeyp
     params = _params(pretrain=dict(steps=3, batch_size=2, seq_len=32, warmup=0, eval_every=1,
                                    eval_batches=1, ckpt_every=1))
     with pytest.raises(TilelliError) as e:
-        recipes.pretrain(params)
+        recipes.pretrain(params, seed=0)
     assert str(e.value) == ("data/packed/valid.bin: corrupt (sha256 differs from meta.json; "
                             "re-run `dvc repro pack`)")
     assert steps == [] and not Path("checkpoints").exists() and not Path("models").exists()

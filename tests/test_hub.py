@@ -115,7 +115,7 @@ CLAIMS_YAML = """
 claims:
   - id: v4_gate
     statement: "v4 abstains on held-out prompts | mostly."
-    metric: metrics/behaviour.json:v4.gates.idk_heldout.abstained
+    metric: metrics/behaviour.json:groups.v4.gates.idk_heldout.abstained
     expected: {tiny: {verdict: REPRODUCED, reason: r}}
   - id: joint_head
     statement: "the v7 head works"
@@ -139,9 +139,9 @@ CLAIMS_JSON = {"profile": "tiny", "claims": {
 
 @pytest.fixture
 def pipeline_root(tmp_path):
-    """A workspace after `verify`: models/v4, claims.yaml, metrics/claims.json, the data manifest."""
+    """A workspace after `verify`: models/base/v4-s0, claims.yaml, metrics/claims.json, the data manifest."""
     TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=0).save_pretrained(
-        tmp_path / "models" / "v4", metadata={"stage": "abstain_sft", "summary": {"steps": 3, "val_bpb": 2.5}})
+        tmp_path / "models" / "base" / "v4-s0", metadata={"stage": "abstain_sft", "summary": {"steps": 3, "val_bpb": 2.5}})
     (tmp_path / "claims.yaml").write_text(CLAIMS_YAML)
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "claims.json").write_text(json.dumps(CLAIMS_JSON))
@@ -153,7 +153,8 @@ def pipeline_root(tmp_path):
 def test_claims_for_a_model_are_those_whose_metrics_name_it(pipeline_root):
     ids = lambda name: [c["id"] for c in claims_for_model(name, pipeline_root / "claims.yaml",
                                                           pipeline_root / "metrics" / "claims.json")[0]]
-    assert ids("v4") == ["v4_gate"]
+    assert ids("base/v4-s0") == ["v4_gate"] and ids("base/v4-s1") == ["v4_gate"]   # groups.v4 pools the bases
+    assert ids("base/chat-s0") == [] and ids("base/pretrain-s0") == []
     assert ids("metacog/v7-s0") == ["joint_head"]                    # the variant's group node
     assert ids("metacog/v7-s1") == ["joint_head"] and ids("metacog/v5-s0") == []
     assert ids("splice/v7-s0") == ["splice_head"]
@@ -162,18 +163,18 @@ def test_claims_for_a_model_are_those_whose_metrics_name_it(pipeline_root):
 def test_full_card_has_the_verdicts_and_the_corpus(pipeline_root):
     from huggingface_hub import ModelCard
 
-    card = ModelCard(full_card(pipeline_root / "models" / "v4", root=pipeline_root))
+    card = ModelCard(full_card(pipeline_root / "models" / "base" / "v4-s0", root=pipeline_root))
     assert card.data.datasets == ["HuggingFaceFW/fineweb-edu"] and card.data.license == "apache-2.0"
     assert "| v4_gate | v4 abstains on held-out prompts \\| mostly. | 9 | **REPRODUCED** | REPRODUCED |" in card.text
     assert "joint_head" not in card.text and "splice_head" not in card.text and "tiny profile" in card.text
     (pipeline_root / "metrics" / "claims.json").unlink()
     with pytest.raises(TilelliError, match="after `dvc repro verify`"):
-        full_card(pipeline_root / "models" / "v4", root=pipeline_root)
+        full_card(pipeline_root / "models" / "base" / "v4-s0", root=pipeline_root)
 
 
 def test_push_uploads_the_folder_with_the_full_card(pipeline_root, tmp_path):
     hub = FakeHub(tmp_path / "cache")
-    model = pipeline_root / "models" / "v4"
+    model = pipeline_root / "models" / "base" / "v4-s0"
     before = {p.name: p.read_bytes() for p in model.iterdir()}
     commit = push_to_hub(model, REPO, root=pipeline_root, api=hub, private=True)
     assert hub.calls[0] == ("create_repo", REPO, True, True) and hub.calls[1][:3] == ("upload_folder", REPO, None)
@@ -200,9 +201,9 @@ def test_pushing_a_model_object_saves_then_uploads(tmp_path):
 
 def test_card_command_prints_or_writes_the_full_card(pipeline_root, monkeypatch, capsys):
     monkeypatch.chdir(pipeline_root)
-    assert cli.main(["card", "--model", "models/v4"]) == 0
+    assert cli.main(["card", "--model", "models/base/v4-s0"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("---\nlicense: apache-2.0") and "**REPRODUCED**" in out and "# v4" in out
-    assert cli.main(["card", "--model", "models/v4", "--output", "card.md"]) == 0
+    assert out.startswith("---\nlicense: apache-2.0") and "**REPRODUCED**" in out and "# base/v4-s0" in out
+    assert cli.main(["card", "--model", "models/base/v4-s0", "--output", "card.md"]) == 0
     assert (pipeline_root / "card.md").read_text() == out
     assert cli.main(["card", "--model", "models/nope"]) == 2

@@ -2,7 +2,7 @@
 
 Each recipe trains what it says: router-only variants change the router Linears and nothing
 else, the N4 control changes everything but the router, `all` changes both; frozen parameters
-are bit-identical to v4. The data kinds label and mask what the recipe describes, and the
+are bit-identical to the variant's base (seed s: base/v4-s<s>). The data kinds label and mask what the recipe describes, and the
 splice writes one graft per seed.
 """
 import json
@@ -29,11 +29,12 @@ def _rows(n, prompt, response):
 
 @pytest.fixture
 def workspace(chdir_tmp):
-    """models/v4 (random tiny Lite), data/sft/*.jsonl, data/packed/train.bin; tiny-profile params
-    with metacog.train cut to 3 steps of 4 x 64."""
+    """models/base/v4-s{0,1} (random tiny Lites, different inits as two base seeds), data/sft/*.jsonl,
+    data/packed/train.bin; tiny-profile params with metacog.train cut to 3 steps of 4 x 64."""
     from tilelli.model import TilelliLM
 
-    TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=0).save_pretrained("models/v4")
+    for seed in (0, 1):
+        TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=seed).save_pretrained(f"models/base/v4-s{seed}")
     sft = Path("data/sft")
     sft.mkdir(parents=True)
     files = {"chat_train": _rows(24, "What is the capital of Land{i}?", "The capital of Land{i} is Town{i}."),
@@ -62,7 +63,7 @@ def _changed(a: dict, b: dict) -> set[str]:
 def test_trainable_selection_is_real_and_frozen_weights_stay_bit_identical(workspace):
     from tilelli.train.experiments import metacog
 
-    v4 = load_file("models/v4/model.safetensors")
+    v4 = load_file("models/base/v4-s0/model.safetensors")
     router = {k for k in v4 if ".router." in k}
     head = {"abstain.weight", "abstain.bias"}
     assert len(router) == 4
@@ -88,7 +89,7 @@ def test_the_control_differs_from_v8b_only_in_the_frozen_router(workspace):
 
     for variant in ("v8b", "v8b_router_frozen"):
         metacog(workspace, variant, 1)
-    v4 = load_file("models/v4/model.safetensors")
+    v4 = load_file("models/base/v4-s1/model.safetensors")
     v8b = load_file("models/metacog/v8b-s1/model.safetensors")
     control = load_file("models/metacog/v8b_router_frozen-s1/model.safetensors")
     router = {k for k in v4 if ".router." in k}
@@ -134,19 +135,38 @@ def test_bad_recipes_are_one_clear_line(change, needle):
         MetacogRecipe.from_params({"recipes": {"vx": base}}, "vy")
 
 
-def test_splice_grafts_each_seeds_head_onto_v4(workspace):
+def test_variant_seed_s_starts_from_base_s(workspace):
+    """A seed is a whole replication: metacog/<variant>-s1 is fine-tuned from base/v4-s1 (its
+    frozen weights equal base s1's, not base s0's) and records that base in its config."""
+    from tilelli.model.checkpoint import read_config
+    from tilelli.train.experiments import metacog
+
+    metacog(workspace, "v6", 1)                                        # router-only: the rest is its init
+    out = load_file("models/metacog/v6-s1/model.safetensors")
+    base0, base1 = (load_file(f"models/base/v4-s{s}/model.safetensors") for s in (0, 1))
+    router = {k for k in base1 if ".router." in k}
+    assert _changed(base1, out) == router and len(_changed(base0, out)) > len(router)
+    meta = read_config("models/metacog/v6-s1")["metadata"]
+    assert (meta["init"], meta["seed"]) == ("base/v4-s1", 1)
+    with pytest.raises(TilelliError, match="seed 5 is not in params.yaml seeds"):
+        metacog(workspace, "v6", 5)
+
+
+def test_splice_grafts_each_seeds_head_onto_its_own_base(workspace):
+    from tilelli.model.checkpoint import read_config
     from tilelli.study import splice_models
     from tilelli.train.experiments import metacog, splice
 
-    v4 = load_file("models/v4/model.safetensors")
-    for seed in workspace["metacog"]["seeds"][:2]:
+    for seed in workspace["seeds"][:2]:
         metacog(workspace, "v7", seed)
         splice(workspace, seed)
-    for seed in workspace["metacog"]["seeds"][:2]:
+    for seed in workspace["seeds"][:2]:
+        v4 = load_file(f"models/base/v4-s{seed}/model.safetensors")
         donor = load_file(f"models/metacog/v7-s{seed}/model.safetensors")
         graft = load_file(f"models/splice/v7-s{seed}/model.safetensors")
         assert _changed(v4, graft) == {"abstain.weight", "abstain.bias"}
         assert all(torch.equal(graft[k], donor[k]) for k in ("abstain.weight", "abstain.bias"))
+        assert read_config(f"models/splice/v7-s{seed}")["metadata"]["base"] == f"base/v4-s{seed}"
     assert splice_models(workspace)[:2] == ["splice/v7-s0", "splice/v7-s1"]
     with pytest.raises(TilelliError, match="seed 7 is not in"):
         splice(workspace, 7)

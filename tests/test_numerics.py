@@ -13,8 +13,8 @@ from tilelli.errors import TilelliError
 
 PINS = (numerics.MODE_VAR, numerics.THREADS_VAR, "ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",
         "ONEDNN_MAX_CPU_ISA", "ONEDNN_VERBOSE", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-SCRIPT = ("import tilelli, torch\nfrom tilelli import numerics\n"
-          "print(numerics.fingerprint(steps=2), torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(),"
+SCRIPT = ("import tilelli, torch\nfrom tilelli.train.fingerprint import fingerprint\n"
+          "print(fingerprint(steps=2), torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(),"
           " torch.backends.mkldnn.enabled)")
 
 

@@ -26,8 +26,9 @@ def metrics_dir(chdir_tmp):
     files = {**PUBLISHED, "metrics/ab.json": {**PUBLISHED["metrics/ab.json"], **AB},
              "metrics/data_manifest.json": {"source": "builtin", "documents": 3, "bytes": 1000, "sha256": "ab" * 32},
              "metrics/surface.json": {"train": {"cv_auroc": 0.987}}}
-    for name in ("pretrain", "chat_sft", "abstain_sft"):
-        files[f"metrics/train/{name}.json"] = {"steps": 7, "tokens": 1234, "val_bpb": 1.23456}
+    for s, bpb in ((0, 1.23456), (1, 1.5)):       # the committed params' seeds [0, 1]: one base chain each
+        for name in ("pretrain", "chat", "v4"):
+            files[f"metrics/train/base/{name}-s{s}.json"] = {"steps": 7, "tokens": 1234, "val_bpb": bpb}
     write_set(Path("."), files)
     return Path(".")
 
@@ -36,7 +37,7 @@ def test_outline_renders_measured_numbers_and_the_verdict_table(metrics_dir):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["profile"] = "paper"
     text = render(params, header="PROVENANCE\n\n")
-    assert "| pretrain | 7 | 1,234 | 1.235 |" in text
+    assert "| pretrain | 7 | 1,234 | 1.235, 1.500 |" in text and "validation bits/byte (seeds 0, 1)" in text
     assert "p = 0.0213" in text and "Hedges' g = -2.40" in text
     assert "Chosen at the edge of the grid for lite, vanilla" in text
     assert "CV AUROC there 0.987" in text and "PROVENANCE" in text

@@ -7,7 +7,8 @@ import yaml
 from tilelli.errors import TilelliError
 from tilelli.params import changed_from_profile, compose
 from tilelli.stage import load_params
-from tilelli.study import metacog_models, n4_pair, probe_models, ranked_variants
+from tilelli.study import (base_chain, check_seed, metacog_models, model_bases, n4_pair, probe_groups,
+                           probe_models, ranked_variants, study_seeds)
 from tilelli.train import TrainConfig
 from tilelli.train.config import MetacogRecipe
 
@@ -32,7 +33,9 @@ def test_profiles_compose_with_valid_training_sections(tmp_path, profile):
     for v, r in recipes.items():
         TrainConfig.from_params({**m["train"], **r.train}, f"metacog.recipes.{v}")
     assert recipes[m["main"]].weight == params["metacog_weight"]
-    assert len(metacog_models(params)) == len(m["variants"]) * len(m["seeds"])
+    assert "seeds" not in m and "seed" not in params       # one list of study seeds, top-level
+    assert len(metacog_models(params)) == len(m["variants"]) * len(params["seeds"])
+    assert len(params["seeds"]) >= (2 if profile == "tiny" else 3)
     assert len(params["ab"]["seeds"]) >= 3
 
 
@@ -55,8 +58,38 @@ def test_variant_recipes_follow_the_published_descriptions(tmp_path, profile):
     assert r[control].as_dict() == {**r[variant].as_dict(), "trainable": "all_but_router"}
     assert ranked_variants(params) == ["v5", "v6", "v7", "v8a", "v8b"] and control in m["variants"]
     assert "probe" in params and "models" not in params["probe"] and "include_metacog" not in params["probe"]
-    assert probe_models(params) == (["v4"] + [f"splice/v7-s{s}" for s in m["seeds"]]
-                                    + [f"metacog/{v}-s{s}" for v in m["variants"] for s in m["seeds"]])
+    seeds = params["seeds"]
+    assert probe_models(params) == ([f"base/v4-s{s}" for s in seeds] + [f"splice/v7-s{s}" for s in seeds]
+                                    + [f"metacog/{v}-s{s}" for v in m["variants"] for s in seeds])
+
+
+@pytest.mark.parametrize("profile", ["tiny", "paper"])
+def test_a_seed_is_a_whole_replication(tmp_path, profile):
+    """Group v4 has one member per seed; every variant and splice of seed s has base s as its base."""
+    params = yaml.safe_load(compose([f"profile={profile}"], tmp_path / "p.yaml", ROOT / "conf").read_text())
+    seeds = study_seeds(params)
+    groups = probe_groups(params)
+    assert groups["v4"] == [f"base/v4-s{s}" for s in seeds]
+    assert all(len(members) == len(seeds) for members in groups.values())
+    bases = model_bases(params)
+    assert set(bases) == set(probe_models(params))
+    for members in groups.values():           # position i of every group is seed i, on base i
+        assert [bases[m] for m in members] == groups["v4"]
+    assert base_chain(1) == [("pretrain", None, "base/pretrain-s1"), ("chat_sft", "base/pretrain-s1", "base/chat-s1"),
+                             ("abstain_sft", "base/chat-s1", "base/v4-s1")]
+
+
+@pytest.mark.parametrize("seeds", [[], [0, 0], [-1], [True], "0", [0.5]])
+def test_bad_seeds_are_one_line_errors(seeds):
+    with pytest.raises(TilelliError, match="seeds") as e:
+        study_seeds({"seeds": seeds})
+    assert "\n" not in str(e.value)
+
+
+def test_a_stage_for_a_seed_outside_the_study_is_an_error():
+    assert check_seed({"seeds": [0, 1]}, 1) == 1
+    with pytest.raises(TilelliError, match="seed 2 is not in params.yaml seeds"):
+        check_seed({"seeds": [0, 1]}, 2)
 
 
 def test_single_key_override_reaches_the_main_variant(tmp_path):

@@ -93,7 +93,7 @@ def test_params_check_command(conf, monkeypatch, capsys):
     monkeypatch.chdir(conf)
     assert cli.main(["params"]) == 0 and cli.main(["params", "--check"]) == 0
     assert "params.yaml matches conf/" in capsys.readouterr().out
-    (conf / "params.yaml").write_text((conf / "params.yaml").read_text().replace("seed: 0\n", "seed: 1\n", 1))
+    (conf / "params.yaml").write_text((conf / "params.yaml").read_text().replace("profile: tiny\n", "profile: x\n", 1))
     assert cli.main(["params", "--check"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: params.yaml is out of date with conf/ (differs at seed)") and err.count("\n") == 1
+    assert err.startswith("error: params.yaml is out of date with conf/ (differs at profile)") and err.count("\n") == 1

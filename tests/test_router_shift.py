@@ -1,4 +1,5 @@
-"""Router shift (claim N4): KL to v4 per model and variant, and v8b against its router-frozen control."""
+"""Router shift (claim N4): KL of each model to its own base per model and variant, and v8b
+against its router-frozen control."""
 import subprocess
 import sys
 
@@ -44,13 +45,13 @@ def test_n4_interval_and_p_always_agree():
         assert (r["p"] < 0.05) == (r["lo"] > 0 or r["hi"] < 0)
 
 
-def test_router_shift_on_tiny_models_reports_every_model_group_and_n4():
+def _tiny_models():
+    """Two bases (different inits, as two base seeds) and, per seed s, a v8b-like variant of base s
+    (router moved) and a control that is an exact copy of base s (KL 0 to its own base only)."""
     from tilelli.model import TilelliLM
 
-    base = TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=0).eval()
-
-    def variant(seed, router_scale, trunk_noise):
-        lm = TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=0).eval()
+    def variant(base_seed, seed, router_scale, trunk_noise):
+        lm = TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=base_seed).eval()
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for name, p in lm.named_parameters():
@@ -60,20 +61,41 @@ def test_router_shift_on_tiny_models_reports_every_model_group_and_n4():
                     p.add_(trunk_noise * torch.randn(p.shape, generator=g))
         return lm
 
-    models = {"v4": base}
-    groups = {"v8b": [], "ctl": []}
-    for s in range(3):
-        models[f"metacog/v8b-s{s}"] = variant(s, 0.5, 0.01)
-        models[f"metacog/ctl-s{s}"] = variant(10 + s, 0.0, 0.01)
-        groups["v8b"].append(f"metacog/v8b-s{s}")
-        groups["ctl"].append(f"metacog/ctl-s{s}")
+    models, bases, groups = {}, {}, {"v4": [], "v8b": [], "ctl": []}
+    for s in range(2):
+        base = f"base/v4-s{s}"
+        models[base] = variant(s, 0, 0.0, 0.0)
+        models[f"metacog/v8b-s{s}"] = variant(s, 10 + s, 0.5, 0.01)
+        models[f"metacog/ctl-s{s}"] = variant(s, 0, 0.0, 0.0)
+        for g in groups:
+            name = base if g == "v4" else f"metacog/{g}-s{s}"
+            groups[g].append(name)
+            bases[name] = base
     rows = [{"prompt": f"What is the capital of Land{i}?", "response": f"Town{i}."} for i in range(8)]
-    out = router_shift(models, "v4", rows, 64, 4, {}, groups, ("v8b", "ctl"))
-    assert out["v4"]["kl_mean"] == 0.0 and len(out["v4"]["kl_per_layer"]) == 4
-    assert out["v8b"]["kl_mean"]["n"] == 3 and out["v8b"]["kl_mean"]["min"] > 0
+    return models, bases, groups, rows
+
+
+def test_router_shift_compares_each_variant_with_its_own_base():
+    models, bases, groups, rows = _tiny_models()
+    out = router_shift(models, bases, rows, 64, 4, {}, groups, ("v8b", "ctl"))
+    for s in range(2):
+        assert out[f"base/v4-s{s}"]["kl_mean"] == 0.0 and len(out[f"base/v4-s{s}"]["kl_per_layer"]) == 4
+        assert out[f"metacog/ctl-s{s}"]["base"] == f"base/v4-s{s}"
+        assert out[f"metacog/ctl-s{s}"]["kl_mean"] == 0.0          # a copy of its own base (not of base s0)
+    assert out["v4"]["kl_mean"]["n"] == 2 and out["v4"]["kl_mean"]["max"] == 0.0
+    assert out["v8b"]["kl_mean"]["n"] == 2 and out["v8b"]["kl_mean"]["min"] > 0
     assert out["n4"]["kl_v8b"] == pytest.approx(out["v8b"]["kl_mean"]["mean"])
-    assert out["n4"]["kl_control"] == pytest.approx(out["ctl"]["kl_mean"]["mean"])
-    assert out["n4"]["delta"] > 0 and out["n4"]["p"] < 0.05                   # a moved router vs a frozen one
+    assert out["n4"]["kl_control"] == 0.0 and out["n4"]["delta"] > 0          # a moved router vs an unmoved one
+    # against one shared base (the old design) seed 1's copy would look moved
+    shared = router_shift(models, dict.fromkeys(models, "base/v4-s0"), rows, 64, 4, {}, groups, ("v8b", "ctl"))
+    assert shared["metacog/ctl-s1"]["kl_mean"] > 0
+
+
+def test_router_shift_needs_every_base():
+    models, bases, groups, rows = _tiny_models()
+    del models["base/v4-s1"]
+    with pytest.raises(TilelliError, match="no base model loaded for"):
+        router_shift(models, bases, rows, 64, 4, {}, {"v8b": groups["v8b"], "ctl": groups["ctl"]}, ("v8b", "ctl"))
 
 
 def test_eval_does_not_import_the_training_package():

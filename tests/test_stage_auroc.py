@@ -16,8 +16,8 @@ VARIANTS = ["v7", "v8b", "v8b_frozen"]  # v8b_frozen: a control, trained and pro
 
 
 def _params(bootstrap=200):
-    return {"profile": "tiny",
-            "metacog": {"main": "v7", "variants": VARIANTS, "ranked": ["v7", "v8b"], "seeds": [0, 1]},
+    return {"profile": "tiny", "seeds": [0, 1],
+            "metacog": {"main": "v7", "variants": VARIANTS, "ranked": ["v7", "v8b"]},
             "auroc": {"bootstrap": bootstrap, "ci": 0.95, "seed": 0, "min_gain": 0.02,
                       "contrasts": [{"name": "splice_vs_joint", "a": "splice", "b": "v7",
                                      "signal": "abstain_p", "regime": "cross"}]}}
@@ -27,9 +27,9 @@ def write_probe_files(root: Path, models: list[str], n=30) -> None:
     """Synthetic data/probe/<model>.jsonl (+ gates) for every model and data/probe/surface.jsonl."""
     head = {"abstain_p": {r: 2.0 for r in OOD_REGIMES}}
     for i, m in enumerate(models):
-        write_jsonl(root / "data" / "probe" / f"{m}.jsonl", synthetic_rows(i, n=n, effects=None if m == "v4" else head))
-        write_jsonl(root / "data" / "probe" / f"{m}.gates.jsonl",
-                    [{"set": "idk_heldout", "id": j, "label": "refusal", "abstained": j < 9} for j in range(10)])
+        write_jsonl(root / "data" / "probe" / f"{m}.jsonl", synthetic_rows(i, n=n, effects=None if m.startswith("base/") else head))
+        write_jsonl(root / "data" / "probe" / f"{m}.gates.jsonl",       # base seed s abstains on 9 - s of 10
+                    [{"set": "idk_heldout", "id": j, "label": "refusal", "abstained": j < 9 - i} for j in range(10)])
     write_jsonl(root / "data" / "probe" / "surface.jsonl",
                 synthetic_controls(n=n, effects={"byte_length": {"long_input": 5.0}}))
 
@@ -41,7 +41,7 @@ def run_stage(cwd: Path, params: dict):
 
 
 def _models():
-    return ["v4"] + [f"splice/v7-s{s}" for s in (0, 1)] + [f"metacog/{v}-s{s}" for v in VARIANTS for s in (0, 1)]
+    return [f"base/v4-s{s}" for s in (0, 1)] + [f"splice/v7-s{s}" for s in (0, 1)] + [f"metacog/{v}-s{s}" for v in VARIANTS for s in (0, 1)]
 
 
 def test_auroc_stage_reads_the_study_groups_and_the_controls(tmp_path):
@@ -51,7 +51,10 @@ def test_auroc_stage_reads_the_study_groups_and_the_controls(tmp_path):
     m = json.loads((tmp_path / "metrics" / "auroc.json").read_text())
     assert set(m["groups"]) == {"v4", "splice", *VARIANTS}
     assert m["groups"]["splice"]["members"] == ["splice/v7-s0", "splice/v7-s1"]
-    assert m["v4"]["byte_length"]["long_input"]["auroc"] > 0.95
+    assert m["groups"]["v4"]["members"] == ["base/v4-s0", "base/v4-s1"]      # one v4 per base seed
+    assert m["base/v4-s1"]["byte_length"]["long_input"]["auroc"] > 0.95
+    assert m["groups"]["v4"]["max_softmax_mean"]["cross"]["n_seeds"] == 2
+    assert set(m["groups"]["v4"]["router_family"]) >= {"wins_vs_max_softmax_mean", "proven"}   # seed-pooled tests
     assert m["metacog/v7-s1"]["vs_surface"]["abstain_p"]["cross"]["delta"] > 0.2
     assert m["groups"]["v7"]["vs_surface"]["max_softmax_mean"]["cross"]["n_seeds"] == 2
     assert m["summary"]["contrasts"]["splice_vs_joint"]["n_seeds"] == 2
@@ -63,7 +66,10 @@ def test_auroc_stage_reads_the_study_groups_and_the_controls(tmp_path):
     assert (tmp_path / "results" / "auroc" / "metacog" / "v7-s0.md").is_file()
     assert (tmp_path / "plots" / "auroc" / "splice" / "v7-s1" / "heatmap.png").stat().st_size > 1000
     beh = json.loads((tmp_path / "metrics" / "behaviour.json").read_text())
-    assert beh["metacog/v8b_frozen-s0"]["gates"]["idk_heldout"]["abstained"]["hits"] == 9
+    assert beh["base/v4-s1"]["gates"]["idk_heldout"]["abstained"]["hits"] == 8
+    pooled = beh["groups"]["v4"]["gates"]["idk_heldout"]["abstained"]     # 9 + 8 of 2 x 10
+    assert (pooled["hits"], pooled["n"], pooled["per_seed"]) == (17, 20, [9, 8])
+    assert beh["groups"]["v4"]["members"] == ["base/v4-s0", "base/v4-s1"]
 
 
 def test_auroc_stage_refuses_missing_or_mismatched_controls(tmp_path):
@@ -71,7 +77,7 @@ def test_auroc_stage_refuses_missing_or_mismatched_controls(tmp_path):
     surface = tmp_path / "data" / "probe" / "surface.jsonl"
     write_jsonl(surface, synthetic_controls()[1:])
     r = run_stage(tmp_path, _params())
-    assert r.returncode == 2 and "v4: probe ids differ from the controls'" in r.stderr
+    assert r.returncode == 2 and "base/v4-s0: probe ids differ from the controls'" in r.stderr
     surface.unlink()
     r = run_stage(tmp_path, _params())
     assert r.returncode == 2 and "surface.jsonl" in r.stderr

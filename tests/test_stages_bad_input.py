@@ -12,6 +12,7 @@ BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def _stage(tmp_path, module, params, *args):
+    args = args or (("--seed", "0") if module == "pretrain" else ())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=tmp_path, env=env,
@@ -31,10 +32,10 @@ def _with(path: str, value):
 @pytest.fixture
 def workspace(tmp_path):
     """A previous run's model and metrics, which no failure may touch."""
-    (tmp_path / "models/pretrain").mkdir(parents=True)
-    (tmp_path / "models/pretrain/model.safetensors").write_bytes(b"previous weights")
-    (tmp_path / "metrics/train").mkdir(parents=True)
-    (tmp_path / "metrics/train/pretrain.json").write_text('{"val_bpb": 1.0}')
+    (tmp_path / "models/base/pretrain-s0").mkdir(parents=True)
+    (tmp_path / "models/base/pretrain-s0/model.safetensors").write_bytes(b"previous weights")
+    (tmp_path / "metrics/train/base").mkdir(parents=True)
+    (tmp_path / "metrics/train/base/pretrain-s0.json").write_text('{"val_bpb": 1.0}')
     return tmp_path
 
 
@@ -43,8 +44,8 @@ def _assert_clean_failure(result, needle, workspace):
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and needle in lines[0], result.stderr
     assert "Traceback" not in result.stderr
-    assert (workspace / "models/pretrain/model.safetensors").read_bytes() == b"previous weights"
-    assert (workspace / "metrics/train/pretrain.json").read_text() == '{"val_bpb": 1.0}'
+    assert (workspace / "models/base/pretrain-s0/model.safetensors").read_bytes() == b"previous weights"
+    assert (workspace / "metrics/train/base/pretrain-s0.json").read_text() == '{"val_bpb": 1.0}'
 
 
 @pytest.mark.parametrize("key,value,needle", [
@@ -74,3 +75,8 @@ def test_pretrain_with_missing_or_corrupt_shards(workspace):
 
 def test_metacog_unknown_variant(workspace):
     _assert_clean_failure(_stage(workspace, "metacog", BASE, "--variant", "v9", "--seed", "0"), "v9", workspace)
+
+
+def test_a_base_stage_for_a_seed_outside_the_study(workspace):
+    _assert_clean_failure(_stage(workspace, "pretrain", BASE, "--seed", "9"), "seed 9 is not in params.yaml seeds",
+                          workspace)

@@ -104,7 +104,7 @@ def test_the_name_decides_quantisation_and_a_contradiction_is_one_line():
 
 
 def _pretrain_params(name: str, **model) -> dict:
-    return {"seed": 0, "device": "cpu", "model": {"name": name, **model},
+    return {"seeds": [0], "device": "cpu", "model": {"name": name, **model},
             "pretrain": {"steps": 4, "batch_size": 4, "seq_len": 32, "lr": 0.01, "warmup": 0,
                          "eval_every": 4, "eval_batches": 1, "ckpt_every": 100}}
 
@@ -122,9 +122,9 @@ def test_pretrain_recipe_trains_a_ternary_name_ternary(chdir_tmp):
     pack_documents(docs, "data/packed", valid_fraction=0.2, seed=0)
     name = "tilelli-lite-ternary-tiny"
     with pytest.raises(TilelliError, match=f"quantize=False contradicts model name '{name}'"):
-        pretrain(_pretrain_params(name, quantize=False))
-    pretrain(_pretrain_params(name))
-    lm = TilelliLM.from_pretrained("models/pretrain")
+        pretrain(_pretrain_params(name, quantize=False), 0)
+    pretrain(_pretrain_params(name), 0)
+    lm = TilelliLM.from_pretrained("models/base/pretrain-s0")
     torch.manual_seed(0)
     init = dict(TilelliLM.from_config(name).named_modules())
     layers = {n: m for n, m in lm.named_modules() if isinstance(m, TernaryLinear)}

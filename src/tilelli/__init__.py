@@ -2,7 +2,7 @@
 
     from tilelli import TilelliLM, ByteTokenizer
     tok = ByteTokenizer()
-    lm = TilelliLM.from_pretrained("models/v4")
+    lm = TilelliLM.from_pretrained("models/base/v4-s0")
     print(tok.decode(lm.generate(tok.encode("Once upon a time"), max_new=128)))
 """
 from tilelli import numerics as _numerics

@@ -1,14 +1,14 @@
 """The `tilelli` command line: model zoo, checkpoint info, generation and chat.
 
     tilelli info --configs                              named configs with parameter counts
-    tilelli info --model models/v4                      stored config, parameters, metadata
-    tilelli generate --model models/v4 --prompt "Once upon a time" --max-new 128 \\
+    tilelli info --model models/base/v4-s0              stored config, parameters, metadata
+    tilelli generate --model models/base/v4-s0 --prompt "Once upon a time" --max-new 128 \\
         [--temperature 0.8 --top-k 40 --top-p 0.95 --seed 0 --stop "\\n" --no-cache]
-    tilelli chat --model models/v4 "What is the capital of France?"    one question
-    tilelli chat --model models/v4                      interactive; empty line or EOF ends
+    tilelli chat --model models/base/v4-s0 "What is the capital of France?"    one question
+    tilelli chat --model models/base/v4-s0              interactive; empty line or EOF ends
     tilelli chat --model TilelliLab/tilelli-v4 --revision main "Hi"   a Hub id (huggingface_hub cache)
-    tilelli card --model models/v4 [--output card.md]  model card with the claim verdicts (after verify)
-    tilelli push --model models/v4 --repo org/name      upload the folder and its full card to the Hub
+    tilelli card --model models/base/v4-s0 [--output card.md]  model card with the claim verdicts (after verify)
+    tilelli push --model models/base/v4-s0 --repo org/name   upload the folder and its full card to the Hub
     tilelli convert OLD_DIR [--output NEW_DIR]          rewrite a format-1 folder in the Hub layout
     tilelli params [overrides] | tilelli params --check compose params.yaml / check it matches conf/
 
@@ -230,14 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     params.set_defaults(func=cmd_params)
 
     card = sub.add_parser("card", help="print a model card with the claim verdicts (after `verify`)")
-    card.add_argument("--model", required=True, help="model folder, e.g. models/v4")
+    card.add_argument("--model", required=True, help="model folder, e.g. models/base/v4-s0")
     card.add_argument("--name", help="the model's name in claims.yaml (default: the path under models/)")
     card.add_argument("--ref", help="how the card's usage lines load the model (default: --model)")
     card.add_argument("--output", help="write here instead of stdout")
     card.set_defaults(func=cmd_card)
 
     push = sub.add_parser("push", help="upload a model folder with its full card to the Hugging Face Hub")
-    push.add_argument("--model", required=True, help="model folder, e.g. models/v4")
+    push.add_argument("--model", required=True, help="model folder, e.g. models/base/v4-s0")
     push.add_argument("--repo", required=True, help="Hub repo id org/name (created if missing)")
     push.add_argument("--revision", help="branch to commit to (default: main)")
     push.add_argument("--private", action="store_true")

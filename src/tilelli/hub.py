@@ -1,8 +1,8 @@
 """Sharing models: full model cards with the claim verdicts, and push_to_hub.
 
-    tilelli card --model models/v4 [--output card.md]                  card with the claim verdicts
-    tilelli push --model models/v4 --repo TilelliLab/tilelli-v4        upload folder + full card
-    push_to_hub("models/v4", "TilelliLab/tilelli-v4")                  the same from Python
+    tilelli card --model models/base/v4-s0 [--output card.md]                  card with the claim verdicts
+    tilelli push --model models/base/v4-s0 --repo TilelliLab/tilelli-v4        upload folder + full card
+    push_to_hub("models/base/v4-s0", "TilelliLab/tilelli-v4")                  the same from Python
     push_to_hub(lm, "TilelliLab/tilelli-v4")                           a TilelliLM: saved first
 
 Loading by Hub id is tilelli.model.resolve (TilelliLM.from_pretrained("org/name", revision=...)).
@@ -32,11 +32,11 @@ HUB_SOURCES = ("fineweb-edu", "tinystories")     # data.source values whose `dat
 def _names(model: str) -> set[str]:
     """The metric-key components that denote this model: its name, and the group its seeds are
     pooled in (metrics/auroc.json `groups.<variant>` for metacog/<variant>-s<seed>,
-    `groups.splice` for splice/<donor>-s<seed>)."""
+    `groups.v4` for base/v4-s<seed>, `groups.splice` for splice/<donor>-s<seed>)."""
     names = {model}
     m = re.fullmatch(r"(\w+)/(\w+)-s\d+", model)
     if m:
-        names.add(m.group(2) if m.group(1) == "metacog" else m.group(1))
+        names.add(m.group(1) if m.group(1) == "splice" else m.group(2))
     return names
 
 

@@ -3,7 +3,7 @@
     import tilelli                      # pins the environment before torch is imported (tilelli/__init__)
     from tilelli import numerics
     numerics.settings()                 # what is pinned, for the provenance header
-    numerics.fingerprint()              # a hash of 3 training steps: equal on two machines = same floats
+    tilelli.train.fingerprint.fingerprint()   # a hash of 3 training steps: equal on two machines = same floats
 
 Why. Left to itself, torch picks its CPU kernels per machine: ATen's vectorised kernels follow the
 CPU (AVX-512 on an Intel Xeon, AVX2 on an AMD EPYC), MKL's sgemm picks a code branch per CPU, oneDNN
@@ -36,7 +36,6 @@ the same GPU model, driver and library versions, and only at the level of verdic
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 MODE_VAR = "TILELLI_NUMERICS"        # "pinned" (default) | "native"
@@ -108,26 +107,3 @@ def check(torch_loaded: bool = True) -> None:
         raise TilelliError(f"pinned numerics need ATen's AVX2 kernels but torch runs {s['cpu_capability']} "
                            f"(a CPU without AVX2, or torch was used before tilelli was imported); "
                            f"set {MODE_VAR}=native to run unpinned (results then depend on the CPU)")
-
-
-def fingerprint(steps: int = 3) -> str:
-    """sha256 (16 hex) of a tiny Lite and a tiny vanilla model after `steps` AdamW steps on fixed
-    random bytes: every op family training uses (matmul, conv, attention, GELU/SiLU, LayerNorm,
-    softmax, AdamW). Two machines with the same fingerprint compute the same floats."""
-    import torch
-    from tilelli.model import TilelliLM
-    configure_torch()
-    h = hashlib.sha256()
-    for name in ("tilelli-lite-fp32-tiny", "vanilla-fp32-tiny"):
-        model = TilelliLM.from_config(name, seed=0)
-        x = torch.randint(0, 256, (4, 65), generator=torch.Generator().manual_seed(0))
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
-        for _ in range(steps):
-            out = model(x[:, :-1], x[:, 1:])
-            loss = out.loss + 0.01 * out.aux_loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        for _, tensor in sorted(model.state_dict().items()):
-            h.update(tensor.detach().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]

@@ -4,17 +4,58 @@ One small module that training (what to train) and evaluation (what to probe, po
 both read, so the two can never disagree about the sweep. Everything is derived from params,
 never from a directory glob (a removed sweep entry leaves its old files on disk).
 
+    study_seeds(params)     params `seeds`: one seed = one whole replication of the study
+    base_chain(seed)        [(stage, init, model), ...]: base/pretrain-s<seed> -> base/chat-s<seed> -> base/v4-s<seed>
+    base_models(params)     ["base/v4-s<seed>", ...]  the study's chat model v4, one per seed
+    model_bases(params)     {model: "base/v4-s<seed>"}  the base each probed model was trained from
     metacog_groups(params)  {variant: ["metacog/<variant>-s<seed>", ...]}   every trained variant
     ranked_variants(params) the published variants compared for "best abstain head" (v5..v8b)
     n4_pair(params)         (variant, control) of claim N4: v8b vs v8b with the router frozen
     splice_models(params)   ["splice/<main>-s<seed>", ...]  one graft per seed of the main variant
     probe_groups(params)    {group: [model, ...]}  what the probe, the AUROC report and the claims read
-    ab_runs(params)         [(arm, seed), ...]
+    ab_runs(params)         [(arm, seed), ...]  (the A/B's own seeds, params ab.seeds)
+
+A seed is a whole replication: seed s trains its own base chain (pretrain, chat SFT and abstain
+SFT with seed s for init and data order), and metacog/<variant>-s<s> and splice/<main>-s<s> are
+fine-tuned from (grafted onto) base/v4-s<s>, so every CI over seeds includes the base's training
+variance. Model directories are models/<name>; every training run's resume state, logs and
+summary use the same name (checkpoints/<name>, plots/train/<name>, metrics/train/<name>.json).
 """
 from __future__ import annotations
 
 from tilelli.errors import TilelliError
 from tilelli.stage import param
+
+
+# The base chain: (params section = training stage, model name); each step starts from the one before.
+BASE_CHAIN = (("pretrain", "pretrain"), ("chat_sft", "chat"), ("abstain_sft", "v4"))
+BASE_GROUP = "v4"   # the probe group (metrics/auroc.json groups.v4) of every seed's base/v4-s<seed>
+
+
+def base_dir(model: str, seed: int) -> str:
+    """models/<this>: base/pretrain-s<seed>, base/chat-s<seed>, base/v4-s<seed>."""
+    return f"base/{model}-s{seed}"
+
+
+def v4_dir(seed: int) -> str:
+    return base_dir(BASE_GROUP, seed)
+
+
+def base_chain(seed: int) -> list[tuple[str, str | None, str]]:
+    """[(stage, init model or None, output model)] of seed's base chain, in training order."""
+    out, init = [], None
+    for stage, model in BASE_CHAIN:
+        out.append((stage, init, base_dir(model, seed)))
+        init = base_dir(model, seed)
+    return out
+
+
+def base_step(stage: str, seed: int) -> tuple[str | None, str]:
+    """(init, output) model names of one base-chain stage (pretrain, chat_sft, abstain_sft)."""
+    for name, init, out in base_chain(seed):
+        if name == stage:
+            return init, out
+    raise TilelliError(f"'{stage}' is not a base-chain stage ({', '.join(s for s, _ in BASE_CHAIN)})")
 
 
 def variant_dir(variant: str, seed: int) -> str:
@@ -56,16 +97,45 @@ def n4_pair(params: dict) -> tuple[str, str]:
     return pair
 
 
-def metacog_seeds(params: dict) -> list[int]:
-    seeds = list(param(params, "metacog.seeds"))
-    if not seeds:
-        raise TilelliError("params.yaml: metacog.seeds is empty")
-    return seeds
+def study_seeds(params: dict) -> list[int]:
+    """params `seeds`: every seed trains a base chain, each variant and a splice from that base."""
+    seeds = param(params, "seeds")
+    ok = isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                   for s in seeds)
+    if not ok or len(set(seeds)) != len(seeds):
+        raise TilelliError(f"params.yaml: seeds must be a non-empty list of distinct integers >= 0 (got {seeds!r})")
+    return list(seeds)
+
+
+def check_seed(params: dict, seed: int) -> int:
+    """`seed` if it is one of params `seeds` (a stage run by hand for another seed is an error)."""
+    if seed not in study_seeds(params):
+        raise TilelliError(f"seed {seed} is not in params.yaml seeds {study_seeds(params)}")
+    return seed
+
+
+SEED_METRICS = "metrics/by_seed"   # per-seed metric roots: each seed's study alone (verdict stability)
+
+
+def seed_metrics_root(seed: int) -> str:
+    """The metrics root of seed `seed` alone: <root>/metrics/{auroc,behaviour}.json computed on that
+    seed's models only (stages/auroc.py), so a claim can be judged on one replication (verify)."""
+    return f"{SEED_METRICS}/s{seed}"
+
+
+def seed_groups(groups: dict[str, list[str]], index: int) -> dict[str, list[str]]:
+    """The probe groups restricted to the seed at position `index` (probe_groups pairs by position)."""
+    return {g: [ms[index]] for g, ms in groups.items()}
+
+
+def base_models(params: dict) -> list[str]:
+    """["base/v4-s<seed>", ...]: the study's chat model, one per seed (the probe group `v4`)."""
+    return [v4_dir(s) for s in study_seeds(params)]
 
 
 def metacog_groups(params: dict) -> dict[str, list[str]]:
     """{variant: [metacog/<variant>-s<seed>, ...]} for every trained variant."""
-    return {v: [variant_dir(v, s) for s in metacog_seeds(params)] for v in metacog_variants(params)}
+    return {v: [variant_dir(v, s) for s in study_seeds(params)] for v in metacog_variants(params)}
 
 
 def metacog_models(params: dict) -> list[str]:
@@ -73,14 +143,26 @@ def metacog_models(params: dict) -> list[str]:
 
 
 def splice_models(params: dict) -> list[str]:
-    """One splice per seed: v4 + the abstain head of metacog/<main>-s<seed>."""
+    """One splice per seed: base/v4-s<seed> + the abstain head of metacog/<main>-s<seed>."""
     main = param(params, "metacog.main")
-    return [splice_dir(main, s) for s in metacog_seeds(params)]
+    return [splice_dir(main, s) for s in study_seeds(params)]
+
+
+def model_bases(params: dict) -> dict[str, str]:
+    """{model: the base/v4-s<seed> it was trained from} for every probed model (a base maps to itself)."""
+    main = param(params, "metacog.main")
+    out = {}
+    for s in study_seeds(params):
+        out[v4_dir(s)] = v4_dir(s)
+        out[splice_dir(main, s)] = v4_dir(s)
+        out.update({variant_dir(v, s): v4_dir(s) for v in metacog_variants(params)})
+    return out
 
 
 def probe_groups(params: dict) -> dict[str, list[str]]:
-    """{group: [model, ...]}: v4 alone, the splice over seeds, each metacog variant over seeds."""
-    groups: dict[str, list[str]] = {"v4": ["v4"], "splice": splice_models(params)}
+    """{group: [model, ...]}: v4, the splice and each metacog variant, each over the study's seeds
+    (position i of every group is seed i, so groups pair by position)."""
+    groups: dict[str, list[str]] = {BASE_GROUP: base_models(params), "splice": splice_models(params)}
     clash = set(groups) & set(metacog_variants(params))
     if clash:
         raise TilelliError(f"params.yaml: metacog variant name(s) {', '.join(sorted(clash))} are reserved")

@@ -20,8 +20,11 @@ contrasts (in_domain vs each OOD regime, and "cross" = in_domain vs all 6 pooled
   >= proven_min_wins (4) of the 7 contrasts including at least one of gibberish,
   factual_misleading, neo_false_inability.
 
-Groups (a variant's seeds, the splice's seeds, v4 alone): the AUROC is the mean over seeds with a
-two-level bootstrap CI (stats.pooled), and every signal is compared with `surface`. Paired
+Groups (v4's seeds = one base chain each, the splice's seeds, a variant's seeds): the AUROC is the
+mean over seeds with a two-level bootstrap CI (stats.pooled), every signal is compared with
+`surface`, and the whole per-model analysis (paired tests against the three references, Holm, the
+win counts and the router family) is repeated on the seed-pooled draws (stats.pool), so a group's
+`wins`, `wins_holm` and `router_family` are those of the seeds pooled, never of seed 0 alone. Paired
 contrasts between groups pair the seeds by position and the prompts by id (params auroc.contrasts;
 e.g. splice_vs_joint, and splice_vs_untrained: the splice against v4's own never-trained head,
 without which "the splice drops to about 0.54" cannot be told from "there is no head"). Each group
@@ -261,6 +264,14 @@ def in_domain_flag_rate(members: list[list[dict]], cfg: ReportConfig) -> dict | 
     return {**stats.pooled_rate(flags, cfg.ci, cfg.bootstrap, cfg.seed), "threshold": cfg.flag_threshold}
 
 
+def pooled_tests(members: list[dict[str, dict[str, stats.Draws]]], cfg: ReportConfig) -> dict:
+    """{wins, wins_holm, router_family} of model_report run on the seed-pooled draws (stats.pool):
+    each paired test is the two-level bootstrap / seed-averaged DeLong of `pooled`, Holm per reference."""
+    scored = {k: {s: stats.pool([m[k][s] for m in members], cfg.seed) for s in REPORTED} for k in CONTRASTS}
+    metrics, _ = model_report(scored, cfg)
+    return {key: metrics[key] for key in ("wins", "wins_holm", "router_family")}
+
+
 def _members(name: str, groups: dict[str, list[str]], spec: str) -> list[str]:
     if name in groups:
         return groups[name]
@@ -397,7 +408,7 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
                  reference: str | None = None, heads: dict[str, str] | None = None) -> tuple[dict, dict]:
     """(metrics/auroc.json content, per-model tests) with NaN written as null.
 
-    metrics = {<model>: model_report metrics, groups: {<group>: {members, ...group_report}},
+    metrics = {<model>: model_report metrics, groups: {<group>: {members, ...group_report, ...pooled_tests}},
                summary: {contrasts: {name: group_contrast}, best_variant: best_variant or None,
                          familiarity: {baseline: strongest_baseline, alpha, controls: familiarity_controls}}}
     `groups` defaults to each model alone; `ranked` (the variants compared for the best abstain
@@ -415,8 +426,8 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
     for m in rows_by_model:
         metrics[m], tests[m] = model_report(scored[m], cfg)
     metrics["groups"] = {g: {"members": list(ms), **group_report([scored[m] for m in ms], cfg),
-                             "abstain_flags_in_domain": in_domain_flag_rate([rows_by_model[m] for m in ms], cfg)}
-                         for g, ms in groups.items()}
+                             "abstain_flags_in_domain": in_domain_flag_rate([rows_by_model[m] for m in ms], cfg),
+                             **pooled_tests([scored[m] for m in ms], cfg)} for g, ms in groups.items()}
     metrics["summary"] = {
         "contrasts": {spec["name"]: group_contrast(spec, scored, groups, cfg) for spec in contrasts},
         "best_variant": best_variant(metrics["groups"], scored, groups, list(ranked), reference, cfg)
@@ -504,4 +515,24 @@ def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float =
             "abstained": _rate(sum(g["abstained"] for g in g_rows), len(g_rows), ci),
             "refused": _rate(sum(g["label"] == "refusal" for g in g_rows), len(g_rows), ci),
         }
+    return nan_to_none(out)
+
+
+def group_behaviour(members: list[dict], ci: float = 0.95) -> dict:
+    """`behaviour` pooled over a group's seeds: every rate leaf's hits and n summed (Wilson CI on
+    the sum, `per_seed` hits kept), the AURC averaged. A gate of k of n prompts is then judged on
+    hits out of n x seeds, e.g. the v4 gate "9 of 10" as a pooled rate >= 0.9."""
+    def pool_leaf(leaves: list[dict]) -> dict:
+        return {**_rate(sum(x["hits"] for x in leaves), sum(x["n"] for x in leaves), ci),
+                "per_seed": [x["hits"] for x in leaves]}
+
+    first = members[0]
+    gates = {g: {k: pool_leaf([m["gates"][g][k] for m in members]) for k in first["gates"][g]}
+             for g in first["gates"] if all(g in m["gates"] for m in members)}
+    aurc = [m["abstain_p_aurc"]["aurc"] for m in members]
+    out = {"probe": {k: pool_leaf([m["probe"][k] for m in members]) for k in first["probe"]},
+           "abstain_p_aurc": {"aurc": math.nan if None in aurc else float(np.mean(aurc)),
+                              "random": float(np.mean([m["abstain_p_aurc"]["random"] for m in members])),
+                              "per_seed": aurc},
+           "gates": gates}
     return nan_to_none(out)

@@ -33,6 +33,8 @@ node {point, lo, hi}; the point is the first of auroc/delta/rate/value/mean, or 
     above {bound}                  lo > bound -> R; hi < bound -> N; else I       (CI bounds)
     below {bound}                  hi < bound -> R; lo > bound -> N; else I
     count {op, n}                  exact comparison of an integer (a count on a fixed prompt set)
+    count {op, n, of}              node {hits, n: N}: the rate hits/N against n/of, exactly
+                                   (hits x of op n x N): "9 of 10" pooled over seeds' prompt sets
     equals {value}                 exact equality (e.g. proven == false)
     not_significant {alpha, min_n} node {p, n_a, n_b}: n < min_n -> I; p >= alpha -> R; else N
     equivalent_arms {arms, margin, alpha, min_n, epsilon}
@@ -108,10 +110,30 @@ class ClaimResult:
     expected: str
     reason: str                       # the pre-registered reason for the expected verdict
     notes: list[str] = field(default_factory=list)
+    by_seed: dict = field(default_factory=dict)   # {seed: the verdict on that seed's models alone, None = n/a}
 
     @property
     def as_expected(self) -> bool:
         return self.verdict == self.expected
+
+    @property
+    def seed_agreement(self) -> tuple[int, int]:
+        """(seeds whose verdict alone equals the pooled verdict, seeds with a verdict of their own)."""
+        alone = [v for v in self.by_seed.values() if v is not None]
+        return sum(v == self.verdict for v in alone), len(alone)
+
+    @property
+    def fragile(self) -> bool:
+        """Some seed alone gives another verdict: a verdict that flips with the seed is not a finding."""
+        agree, n = self.seed_agreement
+        return agree < n
+
+    def stability(self) -> str:
+        agree, n = self.seed_agreement
+        if not n:
+            return "n/a (needs every seed)"
+        flips = ", ".join(f"s{s}: {self.word(v)}" for s, v in self.by_seed.items() if v is not None and v != self.verdict)
+        return f"{agree}/{n} seeds" + (f" (**flips**: {flips})" if flips else "")
 
     def word(self, verdict: str | None = None) -> str:
         v = verdict or self.verdict
@@ -224,6 +246,13 @@ def _above(node, ref, rule, sign=+1) -> list[Evidence]:
 
 
 def _count(node, ref, rule) -> list[Evidence]:
+    if "of" in rule:   # a rate of a pooled count: hits / N op n / of, in integers
+        hits, total = (node.get(k) if isinstance(node, dict) else None for k in ("hits", "n"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (hits, total)) or total <= 0:
+            raise Missing(f"{ref}: {node!r} is not a count {{hits, n}}")
+        ok = _OPS[rule["op"]](hits * int(rule["of"]), int(rule["n"]) * total)
+        return [_ev(ref, REPRODUCED if ok else NOT_REPRODUCED, f"{hits}/{total}",
+                    f"not {rule['op']} {rule['n']}/{rule['of']}", hits / total)]
     if not isinstance(node, int) or isinstance(node, bool):
         raise Missing(f"{ref}: {node!r} is not a count")
     ok = _OPS[rule["op"]](node, rule["n"])
@@ -372,6 +401,9 @@ def _check_rule(cid: str, rule) -> None:
         raise TilelliError(f"claim '{cid}': rule '{rule['test']}' needs {', '.join(missing)}")
     if rule["test"] == "count" and rule["op"] not in _OPS:
         raise TilelliError(f"claim '{cid}': count op must be one of {', '.join(_OPS)}")
+    if rule["test"] == "count" and "of" in rule and not (isinstance(rule["of"], int) and rule["of"] > 0
+                                                         and isinstance(rule["n"], int)):
+        raise TilelliError(f"claim '{cid}': count 'of' and 'n' must be integers, of > 0")
     if rule["test"] in ("equivalence", "near_chance", "equivalent_arms") and not float(rule["margin"]) > 0:
         raise TilelliError(f"claim '{cid}': margin must be > 0")
     if rule["test"] == "equivalent_arms" and (not isinstance(rule["arms"], list) or len(rule["arms"]) != 2):
@@ -421,6 +453,15 @@ def verify_claims(claims: list[dict], metrics_root, profile: str) -> list[ClaimR
     return results
 
 
+def add_seed_verdicts(results: list[ClaimResult], claims: list[dict], seed_roots: dict, profile: str) -> None:
+    """Judge every claim again on each seed's metrics alone ({seed: metrics root}, written by the
+    auroc stage) and record it in `by_seed`; a claim whose metrics exist only for all seeds together
+    (the A/B, N4's pairs) is None there (n/a)."""
+    for seed, root in seed_roots.items():
+        for r, alone in zip(results, verify_claims(claims, root, profile)):
+            r.by_seed[seed] = None if alone.verdict == MISSING else alone.verdict
+
+
 def mismatches(results: list[ClaimResult]) -> list[str]:
     """One line per claim whose verdict is not the pre-registered one (MISSING never is)."""
     lines = []
@@ -466,6 +507,9 @@ def claims_json(results: list[ClaimResult], profile: str) -> dict:
     for r in results:
         entry = {"verdict": r.verdict, "expected": r.expected, "as_expected": r.as_expected,
                  "verdict_code": CODE.get(r.verdict)}
+        if r.seed_agreement[1]:
+            entry["by_seed"] = {f"s{k}": v for k, v in r.by_seed.items()}
+            entry["seeds_agreeing"] = r.seed_agreement[0]   # numeric: `dvc metrics diff` shows a new flip
         if len(r.evidence) == 1 and r.evidence[0].point is not None:
             e = r.evidence[0]
             entry["value"] = e.point
@@ -488,7 +532,7 @@ def rule_text(rule: dict) -> str:
     if t in ("above", "below"):
         return f"CI {t} {rule['bound']}"
     if t == "count":
-        return f"{rule['op']} {rule['n']}"
+        return f"{rule['op']} {rule['n']}" + (f" of {rule['of']} (rate over all seeds' prompts)" if "of" in rule else "")
     if t == "equals":
         return f"= {str(rule['value']).lower()}"
     if t == "not_significant":
@@ -501,8 +545,8 @@ def rule_text(rule: dict) -> str:
 
 def claims_table(results: list[ClaimResult]) -> str:
     """claim | published | this run (CI) | rule | verdict | expected for this profile | as expected?"""
-    lines = ["| claim | published | this run (95% CI) | rule | verdict | expected (reason) | as expected? |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| claim | published | this run (95% CI) | rule | verdict | each seed alone | expected (reason) | as expected? |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         run = "<br>".join(e.text for e in r.evidence).replace("|", "\\|")
         verdict = f"**{r.word()}**"
@@ -511,7 +555,7 @@ def claims_table(results: list[ClaimResult]) -> str:
             verdict += f": {why}"
         name = f"{r.id} ({r.kind})<br>{r.statement}"
         lines.append(f"| {name} | {r.published} | {run} | {rule_text(r.rule)} | {verdict.replace('|', '/')} | "
-                     f"{r.word(r.expected)}: {r.reason} | {'yes' if r.as_expected else '**NO**'} |")
+                     f"{r.stability()} | {r.word(r.expected)}: {r.reason} | {'yes' if r.as_expected else '**NO**'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -522,4 +566,8 @@ def claims_markdown(results: list[ClaimResult], profile: str, header: str = "") 
             "the publication and is the same for every profile; REPRODUCED / NOT REPRODUCED / "
             "INCONCLUSIVE is decided by the 95% CI against the rule's boundary; the expected verdict per "
             "profile is pre-registered in `claims.yaml` with its reason. Controls (kind `control`) go "
-            "beyond the published study.\n\n" + claims_table(results))
+            "beyond the published study. *Each seed alone*: the same rule on one seed's models only "
+            "(each seed is a whole replication: its own base chain, variants and splice); a verdict that "
+            "some seed alone does not give **flips** with the seed and is not a finding at this scale. "
+            "n/a: the metric exists only for all seeds together (the A/B, N4's pairs).\n\n"
+            + claims_table(results))

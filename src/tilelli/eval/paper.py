@@ -17,7 +17,7 @@ from tilelli.eval.claims import claims_table, headline, load_claims, verify_clai
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
 from tilelli.eval.tables import auroc_cell, familiarity_section, fmt, md_table
 from tilelli.io import read_json
-from tilelli.study import metacog_variants, ranked_variants
+from tilelli.study import BASE_CHAIN, base_step, metacog_variants, ranked_variants, study_seeds
 
 METRICS = {"auroc": "metrics/auroc.json", "behaviour": "metrics/behaviour.json", "shift": "metrics/router_shift.json",
            "ab": "metrics/ab.json", "manifest": "metrics/data_manifest.json", "surface": "metrics/surface.json"}
@@ -47,12 +47,15 @@ def _delta(c: dict | None, nd: int = 3) -> str:
     return f"{c['delta']:+.{nd}f} [{fmt(c.get('lo'), nd)}, {fmt(c.get('hi'), nd)}]"
 
 
-def training_table() -> str:
+def training_table(params: dict) -> str:
+    """The base chain of every seed: one row per stage, validation bits/byte per seed."""
+    seeds = study_seeds(params)
     rows = []
-    for name in ("pretrain", "chat_sft", "abstain_sft"):
-        m = read_json(f"metrics/train/{name}.json")
-        rows.append([name, str(m.get("steps", "n/a")), f"{m.get('tokens', 0):,}", fmt(m.get("val_bpb"), 3)])
-    return md_table(["stage", "steps", "tokens seen", "validation bits/byte"], rows)
+    for stage, _ in BASE_CHAIN:
+        ms = [read_json(f"metrics/train/{base_step(stage, s)[1]}.json") for s in seeds]
+        rows.append([stage, str(ms[0].get("steps", "n/a")), f"{ms[0].get('tokens', 0):,}",
+                     ", ".join(fmt(m.get("val_bpb"), 3) for m in ms)])
+    return md_table(["stage", "steps", "tokens seen", f"validation bits/byte (seeds {', '.join(map(str, seeds))})"], rows)
 
 
 def variants_table(params: dict, auroc: dict, shift: dict) -> str:
@@ -60,7 +63,7 @@ def variants_table(params: dict, auroc: dict, shift: dict) -> str:
     ranked = ranked_variants(params)
     rows = [["v4 (base)", "-", "-", "-", auroc_cell(_get(auroc, "groups", "v4", "abstain_p", "cross")),
              _delta(_get(auroc, "groups", "v4", "vs_surface", "abstain_p", "cross")), "0",
-             fmt(_get(shift, "v4", "chat_bpb"), 3), fmt(_get(shift, "v4", "loop_rate"))]]
+             _pm(_get(shift, "v4", "chat_bpb")), _pm(_get(shift, "v4", "loop_rate"), 2)]]
     for v in metacog_variants(params):
         r, s = mc["recipes"][v], shift.get(v, {})
         name = v if v in ranked else f"{v} (control)"
@@ -69,12 +72,12 @@ def variants_table(params: dict, auroc: dict, shift: dict) -> str:
                      _delta(_get(auroc, "groups", v, "vs_surface", "abstain_p", "cross")),
                      _pm(s.get("kl_mean"), 4), _pm(s.get("chat_bpb")), _pm(s.get("loop_rate"), 2)])
     return md_table(["model", "metacog weight", "trains", "data",
-                     f"abstain_p cross AUROC (mean over {len(mc['seeds'])} seeds [95% CI])",
-                     "abstain_p minus surface", "router KL to v4", "chat bits/byte", "loop rate"], rows)
+                     f"abstain_p cross AUROC (mean over {len(study_seeds(params))} seeds [95% CI])",
+                     "abstain_p minus surface", "router KL to its own v4", "chat bits/byte", "loop rate"], rows)
 
 
 def v4_table(auroc: dict) -> str:
-    m = auroc.get("v4")
+    m = _get(auroc, "groups", "v4")
     if not m:
         return "_metrics/auroc.json has no v4 entry yet._\n"
     return md_table(["signal"] + list(CONTRASTS),
@@ -84,7 +87,7 @@ def v4_table(auroc: dict) -> str:
 
 def controls_table(auroc: dict, params: dict) -> str:
     """Per regime: what prompt length and trivial features alone separate, beside the best heads."""
-    v4 = auroc.get("v4", {})
+    v4 = _get(auroc, "groups", "v4") or {}
     heads = [("v4 max_softmax_mean", _get(v4, "max_softmax_mean"))]
     for g in (params["metacog"]["main"], params["metacog"].get("n4", {}).get("variant", "v8b"), "splice"):
         heads.append((f"{g} abstain_p", _get(auroc, "groups", g, "abstain_p")))
@@ -149,7 +152,7 @@ def ab_section(ab: dict) -> str:
 
 def _ci_halfwidth(auroc: dict) -> str:
     widths = [(c["hi"] - c["lo"]) / 2 for s in REPORTED for k in OOD_REGIMES
-              for c in [_get(auroc, "v4", s, k)] if c and c.get("lo") is not None and not math.isnan(c["lo"])]
+              for c in [_get(auroc, "groups", "v4", s, k)] if c and c.get("lo") is not None and not math.isnan(c["lo"])]
     return f"{sum(widths) / len(widths):.3f}" if widths else "n/a"
 
 
@@ -158,7 +161,7 @@ def render(params: dict, claims_path: str = "claims.yaml", header: str = "") -> 
     m = {k: read_json(p) for k, p in METRICS.items()}
     auroc, beh, shift, ab, manifest = m["auroc"], m["behaviour"], m["shift"], m["ab"], m["manifest"]
     own = verify_claims(load_claims(claims_path), ".", profile)
-    gates = _get(beh, "v4", "gates") or {}
+    gates = _get(beh, "groups", "v4", "gates") or {}
     mc = params["metacog"]
     n4 = shift.get("n4") or {}
     surface_cv = _get(m["surface"], "train", "cv_auroc")
@@ -189,13 +192,14 @@ the router (N4). We rebuild every model and number of that study from scratch.
   and generators the metacog variants never trained on (the gibberish from different generators),
   and neo_false_inability asks about places as well known as in_domain's.
 - AUROC with {params['auroc']['bootstrap']} stratified bootstrap resamples (95% CI); claims about a
-  metacog variant or the splice pool its {len(mc['seeds'])} seeds (mean AUROC, CI from a two-level
-  bootstrap over seeds and prompts).
+  v4, metacog variant or the splice pool its {len(study_seeds(params))} seeds (mean AUROC, CI from a two-level
+  bootstrap over seeds and prompts). Each seed is a whole replication: its own pretrain -> chat SFT
+  -> abstain SFT base (v4), and that seed's variants and splice fine-tuned from it.
 
-{training_table()}
+{training_table(params)}
 ## 3. The metacognition variants
 
-Each variant starts from v4 and is a recipe: a metacognition weight w on BCE(router_conf,
+Each variant seed starts from that seed's v4 and is a recipe: a metacognition weight w on BCE(router_conf,
 in-domain) with router_conf = 1 - H(router)/ln P averaged over layers and prompt bytes, which
 parameters train, and on which data (`raw_text`: corpus windows as in-domain and OOD texts
 without the chat frame; `chat_vs_ood`: in-domain chat and unanswerable pairs with CE, OOD prompts
@@ -208,13 +212,13 @@ router frozen); it is trained and probed but not ranked. Published v5 fine-tuned
 {variants_table(params, auroc, shift)}
 ## 4. Results
 
-### 4.1 v4: AUROC of each signal, in-domain vs each regime
+### 4.1 v4: AUROC of each signal, in-domain vs each regime (mean over the base seeds)
 
 Positive class = OOD; each signal has a fixed orientation (confidence signals negated).
 router_entropy_mean is not shown: it is a monotone transform of router_conf (identical AUROCs).
 
 {v4_table(auroc)}
-Held-out behaviour of v4: abstained on {_rate(gates.get('idk_heldout', {}).get('abstained'))} held-out
+Held-out behaviour of v4 (every base seed, pooled): abstained on {_rate(gates.get('idk_heldout', {}).get('abstained'))} held-out
 unanswerable prompts; refused {_rate(gates.get('false_inability', {}).get('refused'))} answerable
 near-miss prompts.
 
@@ -236,13 +240,13 @@ recognise the phrasings it was trained on.
 
 ### 4.3 The splice
 
-One splice per seed: v4 with the abstain head of `metacog/{mc['main']}-s<seed>`, compared with that
+One splice per seed: that seed's v4 with the abstain head of `metacog/{mc['main']}-s<seed>`, compared with that
 head on its own base over the same 210 prompts.
 
 {splice_table(auroc)}
 ### 4.4 N4: does the router move without the metacognition loss?
 
-Routing KL to v4 on held-out chat text: v8b {fmt(n4.get('kl_v8b'), 4)} nats/token against
+Routing KL to each seed's own v4 on held-out chat text: v8b {fmt(n4.get('kl_v8b'), 4)} nats/token against
 {fmt(n4.get('kl_control'), 4)} for the same training with the router frozen (the representation
 below the router still moves); paired by seed (same seed and start), difference {_delta(n4, 4)}
 (two-sided 95% paired t-interval), two-sided p = {fmt(n4.get('p'), 3)}.
@@ -271,7 +275,7 @@ published one; `dvc exp run -S profile=paper` runs the same code at the publishe
   length effect as much as a novelty effect.
 - The probe prompts are generated by a deterministic script; a different generator (or the
   published prompt file) would change every AUROC.
-- Seeds: {len(mc['seeds'])} per metacog variant and {len(params['ab']['seeds'])} per A/B arm. Welch's test
+- Seeds: {len(study_seeds(params))} whole replications (base chain, variants, splice) and {len(params['ab']['seeds'])} per A/B arm. Welch's test
   with 3 seeds per arm detects only gaps of about 3.5 standard deviations, so "no difference" (N2)
   is decided by an equivalence test (TOST within +-0.01 bits/byte), never by p >= 0.05.
 - The tiny A/B compares how fast each arm learns in {ab.get('steps', 'n/a')} steps, not where it converges.

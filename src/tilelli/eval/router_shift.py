@@ -1,9 +1,10 @@
-"""How far each metacog variant moved from v4: routing KL, chat bits per byte, behaviour; N4.
+"""How far each metacog variant moved from its own base: routing KL, chat bits per byte, behaviour; N4.
 
 Claim N4 ("turn off the metacog loss and the router is left alone") is tested here: for every
-model, the per-token KL(p_model || p_v4) between the router distributions of the two models on
-the same held-out in-domain chat text (data/sft/chat_valid.jsonl, prompt + answer), averaged
-over tokens, for each layer; `kl_mean` averages the layers. Beside it: validation bits per byte
+model, the per-token KL(p_model || p_base) between the router distributions of the model and the
+base it was fine-tuned from (seed s: base/v4-s<s>, tilelli.study.model_bases) on the same
+held-out in-domain chat text (data/sft/chat_valid.jsonl, prompt + answer), averaged over tokens,
+for each layer; `kl_mean` averages the layers. Beside it: validation bits per byte
 on the same text (generation quality) and, from the probe rows, the degenerate-loop rate and the
 refusal rate on answerable prompts. Per variant, the seeds are summarised as mean, std, min, max.
 
@@ -84,18 +85,21 @@ def shift_vs_control(variant: dict[str, float], control: dict[str, float], ci: f
     return {**out, "delta": t["delta"], "lo": t["lo"], "hi": t["hi"], "p": t["p"]}
 
 
-def router_shift(models: dict[str, object], base: str, rows: list[dict], seq_len: int, batch_size: int,
+def router_shift(models: dict[str, object], bases: dict[str, str], rows: list[dict], seq_len: int, batch_size: int,
                  behaviour: dict[str, dict], groups: dict[str, list[str]], n4: tuple[str, str]) -> dict:
-    """{model: {kl_per_layer, kl_mean, chat_bpb, loop_rate, refusal_rate}, <group>: summaries,
-    n4: shift_vs_control(variant, control)}."""
+    """{model: {base, kl_per_layer, kl_mean, chat_bpb, loop_rate, refusal_rate}, <group>: summaries,
+    n4: shift_vs_control(variant, control)}. `bases` maps every model to the base it was trained
+    from (a base to itself, KL 0); the KL of a model is to its own base."""
+    missing = sorted(n for n in models if bases.get(n) not in models)
+    if missing:
+        raise TilelliError(f"router shift: no base model loaded for {', '.join(missing[:3])}")
     batches = sft_eval_batches(rows, seq_len, batch_size)
     routed = {name: routing_and_bpb(lm, batches) for name, lm in models.items()}
-    base_probs = routed[base][0]
     out: dict = {}
     for name, (probs, bpb) in routed.items():
-        kl = kl_per_layer(probs, base_probs)
+        kl = kl_per_layer(probs, routed[bases[name]][0])
         probe = behaviour.get(name, {}).get("probe", {})
-        out[name] = {"kl_per_layer": kl, "kl_mean": statistics.fmean(kl), "chat_bpb": bpb,
+        out[name] = {"base": bases[name], "kl_per_layer": kl, "kl_mean": statistics.fmean(kl), "chat_bpb": bpb,
                      "loop_rate": probe.get("loop", {}).get("rate"),
                      "refusal_rate_answerable": probe.get("refusal_on_answerable", {}).get("rate")}
     for group, members in groups.items():

@@ -278,6 +278,19 @@ def pooled(a: list[Draws], b: list[Draws] | None = None, ci: float = 0.95, seed:
     return out
 
 
+def pool(members: list[Draws], seed: int = 0) -> Draws:
+    """The seed-mean of `members` as one Draws whose replicates are `pooled`'s two-level bootstrap
+    (seeds resampled with replacement x the shared prompt resample), so every single-Draws
+    computation on it equals `pooled` on the members: pooled([pool(a)], [pool(b)]) == pooled(a, b)."""
+    n = len(members)
+    if n == 0:
+        raise TilelliError("pool: no members")
+    boot = np.stack([d.boot for d in members])  # [n_seeds, n_boot]
+    reps = np.einsum("rs,sr->r", _seed_counts(n, boot.shape[1], seed), boot) / n
+    return Draws(float(np.mean([d.auroc for d in members])), reps,
+                 np.mean([d.v10 for d in members], 0), np.mean([d.v01 for d in members], 0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Multiple comparisons, seeds, proportions
 # ---------------------------------------------------------------------------------------------

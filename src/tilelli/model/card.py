@@ -14,7 +14,7 @@
 tilelli.model.checkpoint.read_config) and of what the caller adds: a display name, Hub dataset ids
 and claim verdicts. `save_pretrained` writes the basic card (no verdicts: those exist only after
 the `verify` stage, and a DVC-tracked model folder is never rewritten after its stage);
-`tilelli card --model models/v4` and `push_to_hub` render the full one (tilelli.hub). Nothing
+`tilelli card --model models/base/v4-s0` and `push_to_hub` render the full one (tilelli.hub). Nothing
 in a card depends on the clock, so a re-run that gives the same weights gives the same bytes.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Checkpoints: a model folder in the Hugging Face shape, written atomically, read with checks.
 
-    models/v4/
+    models/base/v4-s0/
       model.safetensors   every parameter, FP32 latent weights (no pickle; safetensors format)
       config.json         flat, Hugging Face field names where one exists:
                           {"model_type": "tilelli", "architectures": ["TilelliLM"],

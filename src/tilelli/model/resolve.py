@@ -1,10 +1,10 @@
 """Where a model name points: a local folder, or a Hugging Face Hub id resolved through its cache.
 
-    resolve("models/v4")                                   -> Path("models/v4")
+    resolve("models/base/v4-s0")                           -> Path("models/base/v4-s0")
     resolve("TilelliLab/tilelli-v4", revision="v1.0")      -> ~/.cache/huggingface/hub/models--.../snapshots/<commit>
 
 A name is a Hub id when it is a str `org/name`, no such path exists here, and `org` is not a local
-directory either: a missing `models/v4` (while models/ exists) stays a local path and fails with
+directory either: a missing `models/base/v4-s0` (while models/ exists) stays a local path and fails with
 "run `dvc pull`" (checkpoint.read_config) instead of sending a request to the Hub. Hub ids go
 through `huggingface_hub.snapshot_download` (cache: HF_HUB_CACHE; HF_HUB_OFFLINE=1 reads only the
 cache; revision = branch, tag or commit), fetching only config.json, model.safetensors and

@@ -1,9 +1,9 @@
 """One training loop for pretrain, chat SFT, abstain SFT, the metacognition sweep and the A/B runs.
 
     from tilelli.train import TrainConfig, train
-    cfg = TrainConfig.from_params(params["pretrain"], "pretrain", seed=0)
-    summary = train(model, cfg, batch_fn, loss_fn, eval_fn, out_dir="models/pretrain",
-                    state_dir="checkpoints/pretrain", log_dir="plots/train/pretrain")
+    cfg = TrainConfig.from_params(params["pretrain"], "base/pretrain-s0", seed=0)
+    summary = train(model, cfg, batch_fn, loss_fn, eval_fn, out_dir="models/base/pretrain-s0",
+                    state_dir="checkpoints/base/pretrain-s0", log_dir="plots/train/base/pretrain-s0")
 
 Stage-level recipes (what each DVC stage trains, on which data): tilelli.train.recipes
 (pretrain, SFT) and tilelli.train.experiments (metacog variants, splice, Lite vs vanilla).

@@ -57,10 +57,9 @@ def ab_train(params: dict, arm: str, seed: int, lr: float, run: str) -> dict:
 
     plan = ab_plan(params)
     name = plan.models[plan.check_arm(arm)]
-    params = {**params, "seed": seed}
     torch_seed(seed)
     model = TilelliLM.from_config(name)
-    cfg = train_config(params, "ab.train", model, run=run, overrides={"lr": lr})
+    cfg = train_config(params, "ab.train", model, run=run, seed=seed, overrides={"lr": lr})
     shard = open_shard(PACKED / "train.bin")
     summary = run_training(
         params, cfg, model, out=run,

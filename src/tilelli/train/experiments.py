@@ -1,10 +1,10 @@
 """The study's experiments: metacognition variants, the splice, and Lite vs vanilla (A/B).
 
-- `metacog(params, variant, seed)`: models/v4 -> models/metacog/<variant>-s<seed>, trained by
+- `metacog(params, variant, seed)`: models/base/v4-s<seed> -> models/metacog/<variant>-s<seed>, trained by
   the variant's recipe (params metacog.recipes.<variant>, train/config.py MetacogRecipe): its
   metacog weight (v7's is the top-level `metacog_weight`, the main joint model the claims read),
   which parameters train (all / router / all_but_router: the others get requires_grad False and
-  stay out of the optimizer, so they end bit-identical to v4), and which data:
+  stay out of the optimizer, so they end bit-identical to their base), and which data:
     raw_text          packed corpus windows (in-domain: CE, router-confidence target 1) and the
                       OOD texts without a chat frame (no CE, target 0)          (published v5)
     chat_vs_ood       chat + unanswerable pairs in the chat frame (CE, abstain label 0/1, target 1)
@@ -13,8 +13,10 @@
                       a hash of the prompt, the same for every seed) keeps its CE        (v8b)
   One objective for all (MetacogLoss: CE + weight x router-confidence BCE + the abstain head's
   BCE), the head's BCE only where the head trains (not in the router-only variants).
-- `splice(params, seed)`: v4 with the abstain head of metacog/<main>-s<seed> grafted on, no
-  other change -> models/splice/<main>-s<seed> (one per seed: claims read every seed).
+- `splice(params, seed)`: base/v4-s<seed> with the abstain head of metacog/<main>-s<seed> grafted
+  on, no other change -> models/splice/<main>-s<seed> (one per seed: claims read every seed).
+Seed s of a variant or splice always starts from seed s's own base (tilelli.study.v4_dir), so a
+CI over seeds covers the training variance of the base chain too.
 - Lite vs vanilla (A/B): tilelli.train.ab (lr sweep and final runs), tilelli.eval.ab_report.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tilelli.io import read_jsonl, sha256_file
 from tilelli.data.loader import open_shard, sft_eval_batches
 from tilelli.errors import TilelliError
 from tilelli.stage import param
-from tilelli.study import metacog_seeds, splice_dir, variant_dir
+from tilelli.study import check_seed, splice_dir, v4_dir, variant_dir
 from tilelli.train.batches import encode_example, encode_text, example_batches
 from tilelli.train.config import MetacogRecipe
 from tilelli.train.objectives import MetacogLoss
@@ -88,17 +90,17 @@ def metacog_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> tuple
 
 
 def metacog(params: dict, variant: str, seed: int) -> dict:
-    """Train metacog/<variant>-s<seed> from models/v4 by the variant's recipe; returns the summary."""
+    """Train metacog/<variant>-s<seed> from base/v4-s<seed> by the variant's recipe; returns the summary."""
     from tilelli.model import TilelliLM
 
     m = param(params, "metacog")
     recipe = MetacogRecipe.from_params(m, variant)
-    params = {**params, "seed": seed}
+    base = v4_dir(check_seed(params, seed))
     torch_seed(seed)
-    model = TilelliLM.from_pretrained("models/v4")
+    model = TilelliLM.from_pretrained(f"models/{base}")
     n_trainable = select_trainable(model, recipe.trainable)
     name = variant_dir(variant, seed)
-    cfg = train_config(params, "metacog.train", model, run=name, overrides=recipe.train)
+    cfg = train_config(params, "metacog.train", model, run=name, seed=seed, overrides=recipe.train)
     train_ex, files = metacog_examples(params, recipe, cfg.seq_len)
     valid_rows = read_jsonl(SFT / "chat_valid.jsonl")
     bce_weight = float(m.get("bce_weight", 1.0)) if recipe.trains_head else 0.0
@@ -107,32 +109,32 @@ def metacog(params: dict, variant: str, seed: int) -> dict:
         batch_fn=lambda c: example_batches(train_ex, c),
         eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
         loss_fn=MetacogLoss(float(recipe.weight), bce_weight),
-        identity={"init": sha256_file("models/v4/model.safetensors"), "variant": variant,
+        identity={"init": sha256_file(f"models/{base}/model.safetensors"), "variant": variant,
                   "recipe": recipe.as_dict(), "data": [sha256_file(f) for f in files]},
-        metadata={"init": "v4", "variant": variant, "seed": seed, "recipe": recipe.as_dict(),
+        metadata={"init": base, "variant": variant, "seed": seed, "recipe": recipe.as_dict(),
                   "trainable_params": n_trainable})
 
 
 def splice(params: dict, seed: int) -> Path:
-    """Graft the abstain head of metacog/<main>-s<seed> onto v4; nothing else changes."""
+    """Graft the abstain head of metacog/<main>-s<seed> onto base/v4-s<seed>; nothing else changes."""
     from safetensors.torch import load_file
 
     from tilelli.model import TilelliLM
 
     main = param(params, "metacog.main")
-    if seed not in metacog_seeds(params):
-        raise TilelliError(f"splice seed {seed} is not in params.yaml metacog.seeds {metacog_seeds(params)}")
+    base_name = v4_dir(check_seed(params, seed))
     donor, out = variant_dir(main, seed), Path("models") / splice_dir(main, seed)
-    base = TilelliLM.from_pretrained("models/v4")
+    base = TilelliLM.from_pretrained(f"models/{base_name}")
     head = {k: v for k, v in load_file(f"models/{donor}/model.safetensors").items() if k.startswith("abstain.")}
     if not head:
         raise TilelliError(f"models/{donor}: no abstain.* tensors to graft")
     state = base.state_dict()
     mismatched = [k for k in head if k not in state or state[k].shape != head[k].shape]
     if mismatched:
-        raise TilelliError(f"models/{donor}: abstain head {mismatched} does not fit v4 (different width?)")
+        raise TilelliError(f"models/{donor}: abstain head {mismatched} does not fit {base_name} (different width?)")
     state.update(head)
     base.load_state_dict(state)
-    base.save_pretrained(out, metadata={"stage": "splice", "base": "v4", "head_from": donor, "grafted": sorted(head)})
+    base.save_pretrained(out, metadata={"stage": "splice", "base": base_name, "seed": seed, "head_from": donor,
+                                        "grafted": sorted(head)})
     return out
 

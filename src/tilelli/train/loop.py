@@ -1,8 +1,8 @@
 """The training loop shared by every training stage.
 
     summary = train(model, cfg, batch_fn, loss_fn, eval_fn,
-                    out_dir="models/pretrain", state_dir="checkpoints/pretrain",
-                    log_dir="plots/train/pretrain", metadata={...})
+                    out_dir="models/base/pretrain-s0", state_dir="checkpoints/base/pretrain-s0",
+                    log_dir="plots/train/base/pretrain-s0", metadata={...})
 
 - `batch_fn(step, micro, rank, world) -> dict` of CPU tensors; it must be a pure function of
   its arguments (batches drawn from a generator seeded by (seed, step)) so that a resumed run
