@@ -43,6 +43,7 @@ THREADS_VAR = "TILELLI_THREADS"      # intra-op threads when pinned (default 2)
 DEFAULT_THREADS = 2
 PINNED_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
 _overridden: dict[str, str] = {}     # variables the machine had set to something else
+_original: dict[str, str | None] = {}  # every pinned variable as it was before pinning (None: unset)
 
 
 def pinned() -> bool:
@@ -61,9 +62,23 @@ def pin_environment() -> None:
         return
     for key, value in PINNED_ENV.items():
         old = os.environ.get(key)
+        _original.setdefault(key, old)
         if old is not None and old != value:
             _overridden[key] = old
         os.environ[key] = value
+
+
+def environ_for(mode: str) -> dict[str, str]:
+    """This process's environment for a child in `mode` ("pinned" | "native"): native gets back
+    the machine's own values of the pinned variables (pin_environment set them here)."""
+    env = dict(os.environ, **{MODE_VAR: mode})
+    if mode == "native":
+        for key, old in _original.items():
+            if old is None:
+                env.pop(key, None)
+            else:
+                env[key] = old
+    return env
 
 
 def configure_torch() -> None:

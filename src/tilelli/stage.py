@@ -65,7 +65,7 @@ def _numerics_for(params: dict) -> None:
         if os.environ.get("TILELLI_REEXEC"):
             raise TilelliError(f"params deterministic={want} but {numerics.MODE_VAR} is "
                                f"{os.environ.get(numerics.MODE_VAR)!r}: unset it")
-        env = dict(os.environ, TILELLI_REEXEC="1", **{numerics.MODE_VAR: "pinned" if want else "native"})
+        env = dict(numerics.environ_for("pinned" if want else "native"), TILELLI_REEXEC="1")
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
