@@ -18,9 +18,10 @@ def git(repo, *args):
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
-def write(repo: Path, fingerprint="aaaa", auroc=0.9, md5="abc", cpu="Intel"):
+def write(repo: Path, fingerprint="aaaa", auroc=0.9, md5="abc", cpu="Intel", compared=None):
     (repo / "metrics").mkdir(exist_ok=True)
     (repo / "metrics" / "numerics.json").write_text(json.dumps({"fingerprint": fingerprint, "cpu": cpu}))
+    (repo / "metrics" / "claims.json").write_text(json.dumps({"numerics": {"committed": compared}, "n_claims": 1}))
     (repo / "metrics" / "auroc.json").write_text(json.dumps({"groups": {"v7": {"cross": auroc}}}))
     (repo / "dvc.lock").write_text(LOCK.format(md5=md5))
 
@@ -39,7 +40,7 @@ def gate(repo) -> subprocess.CompletedProcess:
 
 
 def test_identical_outputs_pass_even_from_another_cpu_model(repo):
-    write(repo, cpu="AMD EPYC")                      # same floats, another CPU name: not a difference
+    write(repo, cpu="AMD EPYC", compared="aaaa")     # same floats, another CPU name: not a difference
     out = gate(repo)
     assert out.returncode == 0 and "reproduced exactly" in out.stdout
 
