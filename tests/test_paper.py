@@ -59,3 +59,17 @@ def test_outline_needs_every_metric_file(metrics_dir):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     with pytest.raises(TilelliError, match="router_shift.json"):
         render(params)
+
+
+def test_outline_shows_each_seed_alone_like_the_claim_table(metrics_dir):
+    """The outline's claim table has the same "each seed alone" column as results/claims.md: seed 0's
+    metrics agree with the pooled ones, seed 1's are the null set, so its verdicts flip."""
+    from test_eval_claims import NULL
+    for seed, source in ((0, PUBLISHED), (1, NULL)):
+        write_set(Path(f"metrics/by_seed/s{seed}"), {k: v for k, v in source.items()
+                                                     if k in ("metrics/auroc.json", "metrics/behaviour.json")})
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["profile"] = "paper"
+    text = render(params)
+    assert "| each seed alone |" in text and "1/2 seeds (**flips**: s1: " in text
+    assert "n/a (needs every seed)" in text            # N2 and N4 have no per-seed metrics

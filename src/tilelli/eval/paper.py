@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 
-from tilelli.eval.claims import claims_table, headline, load_claims, verify_claims
+from tilelli.eval.claims import add_seed_verdicts, claims_table, headline, load_claims, verify_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
 from tilelli.eval.tables import auroc_cell, familiarity_section, fmt, md_table
 from tilelli.io import read_json
-from tilelli.study import BASE_CHAIN, base_step, metacog_variants, ranked_variants, study_seeds
+from tilelli.study import BASE_CHAIN, base_step, metacog_variants, ranked_variants, seed_metrics_root, study_seeds
 
 METRICS = {"auroc": "metrics/auroc.json", "behaviour": "metrics/behaviour.json", "shift": "metrics/router_shift.json",
            "ab": "metrics/ab.json", "manifest": "metrics/data_manifest.json", "surface": "metrics/surface.json"}
@@ -160,7 +160,10 @@ def render(params: dict, claims_path: str = "claims.yaml", header: str = "") -> 
     profile = params["profile"]
     m = {k: read_json(p) for k, p in METRICS.items()}
     auroc, beh, shift, ab, manifest = m["auroc"], m["behaviour"], m["shift"], m["ab"], m["manifest"]
-    own = verify_claims(load_claims(claims_path), ".", profile)
+    claims = load_claims(claims_path)
+    own = verify_claims(claims, ".", profile)
+    # the same "each seed alone" column as results/claims.md (stages/verify.py)
+    add_seed_verdicts(own, claims, {s: seed_metrics_root(s) for s in study_seeds(params)}, profile)
     gates = _get(beh, "groups", "v4", "gates") or {}
     mc = params["metacog"]
     n4 = shift.get("n4") or {}
