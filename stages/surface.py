@@ -15,7 +15,7 @@ baseline's set-up; probe AUROC per contrast of every column). No torch; a few se
 from __future__ import annotations
 
 from tilelli import io
-from tilelli.eval.familiarity import probe_familiarity
+from tilelli.eval.familiarity import DECIMALS, probe_familiarity
 from tilelli.eval.probe_io import read_prompts
 from tilelli.eval.surface import probe_surface
 from tilelli.stage import log, run, param
@@ -30,6 +30,11 @@ def main(params: dict) -> None:
     prompts_in = [r["prompt"] for r in io.read_jsonl(f"{SFT}/chat_train.jsonl", required=("prompt",))]
     prompts_ood = [r["prompt"] for r in io.read_jsonl(f"{SFT}/ood_train.jsonl", required=("prompt",))]
     rows, metrics = probe_surface(probe, prompts_in, prompts_ood)
+    # numpy's OpenBLAS picks its kernel per CPU, so the fit's last bits differ between CPUs (README,
+    # Determinism): what is written is rounded far above that noise, as the familiarity baselines are
+    rows = [{**r, "surface": round(r["surface"], DECIMALS)} for r in rows]
+    metrics["coef"] = {k: round(v, DECIMALS) for k, v in metrics["coef"].items()}
+    metrics["intercept"] = round(metrics["intercept"], DECIMALS)
     cols, fam = probe_familiarity(probe, prompts_in, prompts_ood)
     rows = [{**r, **{k: float(v[i]) for k, v in cols.items()}} for i, r in enumerate(rows)]
     metrics["probe_auroc"].update(fam.pop("probe_auroc"))
