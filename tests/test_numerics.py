@@ -110,11 +110,8 @@ def test_bad_settings_are_one_line_errors(monkeypatch, var, value):
         numerics.check(torch_loaded=False)
 
 
-@pytest.mark.parametrize("deterministic, mode", [(True, "pinned"), (False, "native")])
-def test_params_deterministic_chooses_the_mode_of_a_stage(tmp_path, deterministic, mode):
-    """`deterministic: false` in params re-executes the stage unpinned (the pins must be set before
-    torch starts); the numerics stage records which mode ran."""
-    import json
+def run_numerics_stage(tmp_path, deterministic) -> subprocess.CompletedProcess:
+    """`python -m stages.numerics` in tmp_path with params {profile: tiny, deterministic: ...}."""
     from pathlib import Path
 
     import yaml
@@ -122,8 +119,16 @@ def test_params_deterministic_chooses_the_mode_of_a_stage(tmp_path, deterministi
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"profile": "tiny", "deterministic": deterministic}))
     env = {k: v for k, v in os.environ.items() if k not in PINS}
     env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "src"), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-m", "stages.numerics"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "stages.numerics"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("deterministic, mode", [(True, "pinned"), (False, "native")])
+def test_params_deterministic_chooses_the_mode_of_a_stage(tmp_path, deterministic, mode):
+    """`deterministic: false` in params re-executes the stage unpinned (the pins must be set before
+    torch starts); the numerics stage records which mode ran."""
+    import json
+    out = run_numerics_stage(tmp_path, deterministic)
     assert out.returncode == 0, out.stderr[-2000:]
     settings = json.loads((tmp_path / "metrics" / "numerics.json").read_text())["settings"]
     assert settings["mode"] == mode and (settings["cpu_capability"] == "AVX2") == deterministic
@@ -131,14 +136,6 @@ def test_params_deterministic_chooses_the_mode_of_a_stage(tmp_path, deterministi
 
 
 def test_a_non_boolean_deterministic_is_one_line(tmp_path):
-    from pathlib import Path
-
-    import yaml
-    root = Path(__file__).resolve().parents[1]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"profile": "tiny", "deterministic": "yes"}))
-    env = {k: v for k, v in os.environ.items() if k not in PINS}
-    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "src"), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-m", "stages.numerics"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = run_numerics_stage(tmp_path, "yes")
     assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == \
         "error: params.yaml: deterministic='yes': expected true or false"
