@@ -15,10 +15,13 @@ loss differed from step 12 between the two CPUs this project runs on).
 What is pinned (each measured to change the weights after 6 training steps when left free; see
 tests/test_numerics.py and README "Determinism"):
 - ATEN_CPU_CAPABILITY=avx2: ATen's kernels take their AVX2 path on every CPU that has AVX2.
-- MKL_CBWR=COMPATIBLE: MKL's conditional-numerical-reproducibility branch meant for Intel and
-  non-Intel CPUs alike (its AVX2 branch is honoured only on Intel CPUs and silently falls back to
-  the per-CPU AUTO branch elsewhere). Measured here: with it, the weights are identical whether
-  MKL may use AVX-512 or only AVX2 (MKL_ENABLE_INSTRUCTIONS=AVX2); without it they differ.
+- MKL_CBWR=AVX2: MKL's conditional-numerical-reproducibility branch for AVX2. Measured here: with
+  it, the weights are identical whether MKL may use AVX-512 or only AVX2
+  (MKL_ENABLE_INSTRUCTIONS=AVX2); without it they differ. MKL honours this branch only on Intel
+  CPUs; elsewhere it falls back silently to its per-CPU AUTO branch, so bit-identity on AMD is
+  unproven (the numerics fingerprint shows it). MKL_CBWR=COMPATIBLE, the branch MKL documents for
+  non-Intel CPUs too, ran training at ~0.35x speed here (benchmarks/bench_numerics.py notes), too
+  slow for the default.
 - oneDNN off (torch.backends.mkldnn.enabled = False): its JIT kernels have no reproducibility
   mode across CPUs. In fp32 training the model used it for two ops only: the depthwise causal
   conv (which then runs as a k-tap shift-and-add in pathways.py) and GELU (ATen's kernel instead).
