@@ -1,6 +1,6 @@
 """What the paper DAG costs: measured CPU step times, FLOPs per token, projected GPU hours and dollars.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/paper_cost.py          # ~4-5 minutes on 2 cores
+    PYTHONPATH=src .venv/bin/python benchmarks/paper_cost.py          # ~2.5 minutes on 2 cores
     PYTHONPATH=src .venv/bin/python benchmarks/paper_cost.py --quick  # fewer steps, no probe timing
 
 Writes results/benchmarks/paper_cost.txt (the raw measurements) and prints the same. The cost
@@ -24,6 +24,9 @@ by hand from this output.
    is explicit matmuls and is counted).
 4. The projection: run FLOPs = steps x batch x seq x FLOPs/token (+ evaluation forwards);
    GPU hours = FLOPs / (peak bf16 dense x MFU) for the MFU assumptions in GPUS.
+   The CPU-hours column is the stage's runs at the measured batch-8 rate (evaluation forwards at a
+   third of a training token): a lower bound, since batch 128 runs ~1.3x slower per token here
+   (bench_train.txt).
 """
 from __future__ import annotations
 
