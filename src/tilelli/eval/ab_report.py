@@ -159,7 +159,7 @@ def chosen_lr(params: dict, arm: str) -> float:
     """The arm's lr from metrics/ab_lr.json, checked against the sweep params it must come from."""
     plan = ab_plan(params)
     plan.check_arm(arm)
-    hint = "run `dvc repro ab_lr` or `python -m stages.ab --choose-lr`"
+    hint = "run `dvc repro ab_lr` or `python -m stages.ab_report --choose-lr`"
     choice = _read_json(LR_CHOICE, hint)
     if choice.get("lrs") != plan.lrs or choice.get("seed") != plan.sweep_seed:
         raise TilelliError(f"{LR_CHOICE} is stale: it chose among lrs {choice.get('lrs')} at seed {choice.get('seed')}, "
