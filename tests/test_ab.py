@@ -61,7 +61,7 @@ def test_lr_choice_reads_every_sweep_run_and_records_edges(chdir_tmp):
     assert json.loads(Path("metrics/ab_lr.json").read_text())["sweep"]["vanilla"] == dict(zip(["0.001", "0.003", "0.01"], values["vanilla"]))
     assert R.chosen_lr(params, "vanilla") == 0.003
     Path(f"metrics/train/{R.sweep_run('vanilla', 0.01)}.json").unlink()
-    with pytest.raises(TilelliError, match="vanilla-lr0.01.json not found"):
+    with pytest.raises(TilelliError, match="vanilla-lr0.01.json: file not found"):
         R.write_lr_choice(params)
 
 
@@ -81,13 +81,14 @@ def test_missing_chosen_lr_is_one_line(chdir_tmp):
     with pytest.raises(TilelliError, match="stale"):
         R.chosen_lr(params, "vanilla")
     Path("metrics/ab_lr.json").unlink()
-    with pytest.raises(TilelliError, match="ab_lr.json not found"):
+    with pytest.raises(TilelliError, match="ab_lr.json: file not found"):
         R.chosen_lr(params, "vanilla")
 
 
 @pytest.mark.parametrize("ab,needle", [
     ({"sweep": {"seed": 0, "lrs": [0.001, 0.003]}}, ">= 3 distinct positive numbers"),
     ({"sweep": {"seed": 0, "lrs": ["3e-4", 0.001, 0.003]}}, "write 0.0003"),
+    ({"sweep": {"seed": 0, "lrs": [float("inf"), 0.001, 0.003]}}, "ab.sweep.lrs"),   # a number, but not finite
     ({"sweep": {"seed": "zero", "lrs": LRS}}, "ab.sweep.seed"),
     ({"seeds": [0]}, "ab.seeds"),
     ({"models": {"lite": "tilelli-lite-fp32-tiny", "gpt": "vanilla-fp32-tiny"}}, "exactly 'lite' and 'vanilla'"),
@@ -145,7 +146,7 @@ def test_welch_report_reads_the_final_value_of_every_seed(chdir_tmp):
     assert rows[0].startswith("tokens,step,lite,vanilla,lite_s0")
     assert rows[1].split(",")[:4] == ["64", "2", "3", "3.53333"]            # tokens = step x 32, seed means
     Path(f"metrics/train/{R.final_run('vanilla', 2)}.json").unlink()
-    with pytest.raises(TilelliError, match="vanilla-s2.json not found"):
+    with pytest.raises(TilelliError, match="vanilla-s2.json: file not found"):
         R.ab_report(params)
 
 
@@ -174,7 +175,7 @@ def test_stage_flag_is_arm(tmp_path):
     assert bad.returncode == 2 and len(errors) == 1 and "unknown ab arm 'gpt'" in errors[0], bad.stderr
     nolr = _stage(tmp_path, "ab", _params(), "--arm", "vanilla", "--seed", "1")   # no metrics/ab_lr.json
     errors = [line for line in nolr.stderr.splitlines() if line.startswith("error:")]
-    assert nolr.returncode == 2 and len(errors) == 1 and "ab_lr.json not found" in errors[0], nolr.stderr
+    assert nolr.returncode == 2 and len(errors) == 1 and "ab_lr.json: file not found" in errors[0], nolr.stderr
 
 
 # ---- the whole A/B in miniature -------------------------------------------------------------------

@@ -11,6 +11,7 @@ never from a directory glob (a removed sweep entry leaves its old files on disk)
     metacog_groups(params)  {variant: ["metacog/<variant>-s<seed>", ...]}   every trained variant
     ranked_variants(params) the published variants compared for "best abstain head" (v5..v8b)
     n4_pair(params)         (variant, control) of claim N4: v8b vs v8b with the router frozen
+    weight0_variant(params) the weight-0 variant the best head is compared with (default v8b)
     splice_models(params)   ["splice/<main>-s<seed>", ...]  one graft per seed of the main variant
     probe_groups(params)    {group: [model, ...]}  what the probe, the AUROC report and the claims read
     ab_runs(params)         [(arm, seed), ...]  (the A/B's own seeds, params ab.seeds)
@@ -95,6 +96,16 @@ def n4_pair(params: dict) -> tuple[str, str]:
         raise TilelliError(f"params.yaml: metacog.n4.control={pair[1]} must be a control, not in metacog.ranked "
                            f"and not the variant itself")
     return pair
+
+
+WEIGHT0_VARIANT = "v8b"   # the published weight-0 variant (metacog weight 0: CE + BCE only)
+
+
+def weight0_variant(params: dict) -> str:
+    """params metacog.weight0_variant (default v8b): the reference of the "best variant vs weight 0"
+    comparison (stages/auroc.py writes its abstain_p AUROC) and the weight-0 row of the paper's
+    controls table (eval/paper.py reads it back)."""
+    return param(params, "metacog").get("weight0_variant", WEIGHT0_VARIANT)
 
 
 def study_seeds(params: dict) -> list[int]:

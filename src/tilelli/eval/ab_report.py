@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from tilelli.errors import TilelliError
-from tilelli.eval.stats import welch_test
-from tilelli.io import write_json, write_text
+from tilelli.eval.stats import is_number, welch_test
+from tilelli.io import read_json, write_json, write_text
 from tilelli.stage import param
 
 ARMS = ("lite", "vanilla")
@@ -80,10 +79,6 @@ class ABPlan:
         return arm
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def ab_plan(params: dict) -> ABPlan:
     """The A/B's params as an ABPlan; every bad value is one line naming its key."""
     ab = param(params, "ab")
@@ -94,7 +89,7 @@ def ab_plan(params: dict) -> ABPlan:
     if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
         raise TilelliError(f"params.yaml: ab.seeds={seeds!r}: need >= 2 distinct integer seeds (Welch's test)")
     lrs = sweep.get("lrs") or []
-    if len(lrs) < 3 or not all(_is_number(v) and v > 0 for v in lrs) or len(set(lrs)) != len(lrs):
+    if len(lrs) < 3 or not all(is_number(v) and v > 0 for v in lrs) or len(set(lrs)) != len(lrs):
         raise TilelliError(f"params.yaml: ab.sweep.lrs={lrs!r}: need >= 3 distinct positive numbers "
                            "(write 0.0003, not 3e-4: YAML reads that as text)")
     if not isinstance(sweep.get("seed"), int) or isinstance(sweep.get("seed"), bool):
@@ -106,12 +101,11 @@ def ab_plan(params: dict) -> ABPlan:
 
 
 def _read_json(path: Path, hint: str) -> dict:
-    if not path.is_file():
-        raise TilelliError(f"{path} not found ({hint})")
+    """tilelli.io.read_json, its one-line error followed by how to make the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise TilelliError(f"{path}: not valid JSON ({hint})") from None
+        return read_json(path)
+    except TilelliError as e:
+        raise TilelliError(f"{e} ({hint})") from None
 
 
 def run_metrics(run: str, hint: str) -> dict:
@@ -124,7 +118,7 @@ def run_metrics(run: str, hint: str) -> dict:
 
 
 def _final_bpb(value) -> float:
-    return float(value) if _is_number(value) else math.nan   # null (a NaN written by json) -> NaN
+    return float(value) if is_number(value) else math.nan   # null (a NaN written by json) -> NaN
 
 
 def choose_lr(sweep: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -165,7 +159,7 @@ def chosen_lr(params: dict, arm: str) -> float:
         raise TilelliError(f"{LR_CHOICE} is stale: it chose among lrs {choice.get('lrs')} at seed {choice.get('seed')}, "
                            f"params.yaml ab.sweep has {plan.lrs} at seed {plan.sweep_seed} ({hint})")
     lr = (choice.get("chosen_lr") or {}).get(arm)
-    if not _is_number(lr) or float(lr) not in plan.lrs:
+    if not is_number(lr) or float(lr) not in plan.lrs:
         raise TilelliError(f"{LR_CHOICE} has no chosen lr for arm {arm!r} among {plan.lrs} ({hint})")
     return float(lr)
 

@@ -55,7 +55,6 @@ With a list of metrics, the verdicts combine: any N -> N, all R -> R, otherwise 
 """
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,7 @@ from pathlib import Path
 import yaml
 
 from tilelli.errors import TilelliError
-from tilelli.eval.stats import tost_welch, welch_test
+from tilelli.eval.stats import is_number, tost_welch, welch_test
 from tilelli.io import read_json
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING = "REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE", "MISSING"
@@ -97,6 +96,18 @@ class Evidence:
     hi: float | None = None
 
 
+def seed_agreement(verdict: str, by_seed: dict) -> tuple[int, int]:
+    """(seeds whose verdict alone equals `verdict`, seeds with a verdict of their own (None = n/a))."""
+    alone = [v for v in by_seed.values() if v is not None]
+    return sum(v == verdict for v in alone), len(alone)
+
+
+def flips_with_seed(verdict: str, by_seed: dict) -> bool:
+    """Some seed alone gives another verdict: a verdict that flips with the seed is not a finding."""
+    agree, n = seed_agreement(verdict, by_seed)
+    return agree < n
+
+
 @dataclass
 class ClaimResult:
     id: str
@@ -119,14 +130,11 @@ class ClaimResult:
     @property
     def seed_agreement(self) -> tuple[int, int]:
         """(seeds whose verdict alone equals the pooled verdict, seeds with a verdict of their own)."""
-        alone = [v for v in self.by_seed.values() if v is not None]
-        return sum(v == self.verdict for v in alone), len(alone)
+        return seed_agreement(self.verdict, self.by_seed)
 
     @property
     def fragile(self) -> bool:
-        """Some seed alone gives another verdict: a verdict that flips with the seed is not a finding."""
-        agree, n = self.seed_agreement
-        return agree < n
+        return flips_with_seed(self.verdict, self.by_seed)
 
     def stability(self) -> str:
         agree, n = self.seed_agreement
@@ -143,10 +151,6 @@ class ClaimResult:
 # ---------------------------------------------------------------------------------------------
 # Reading metrics
 # ---------------------------------------------------------------------------------------------
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 class MetricStore:
     """Reads `file:dotted.path` refs under a root, caching each JSON file. Raises Missing."""
 
@@ -183,7 +187,7 @@ class MetricStore:
 
 def _num(node: dict, key: str, ref: str) -> float:
     v = node.get(key) if isinstance(node, dict) else None
-    if not _is_number(v):
+    if not is_number(v):
         raise Missing(f"{ref}: '{key}' is {'absent' if v is None else repr(v)}, not a number")
     return float(v)
 
@@ -281,7 +285,7 @@ def _not_significant(node, ref, rule) -> list[Evidence]:
 
 def _samples(node, ref: str, key: str) -> list[float]:
     v = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(v, list) or not all(_is_number(x) for x in v):
+    if not isinstance(v, list) or not all(is_number(x) for x in v):
         raise Missing(f"{ref}: '{key}' is {'absent' if v is None else 'not a list of finite numbers'}")
     return [float(x) for x in v]
 
@@ -519,6 +523,13 @@ def claims_json(results: list[ClaimResult], profile: str) -> dict:
             entry["evidence"] = [e.text for e in r.evidence]
         out["claims"][r.id] = entry
     return out
+
+
+def fragile_claims(record: dict) -> set[str]:
+    """Ids of the claims whose verdict flips with the seed in a claims_json() record (such as
+    metrics/claims.json at git HEAD): ClaimResult.fragile, read back from what claims_json wrote."""
+    entries = record.get("claims") or {}
+    return {cid for cid, e in entries.items() if flips_with_seed(e.get("verdict"), e.get("by_seed") or {})}
 
 
 def rule_text(rule: dict) -> str:
