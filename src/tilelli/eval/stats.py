@@ -46,12 +46,6 @@ from tilelli.errors import TilelliError
 # ---------------------------------------------------------------------------------------------
 # AUROC and ROC
 # ---------------------------------------------------------------------------------------------
-def is_number(v) -> bool:
-    """A finite int or float, not a bool: what a metric or a numeric param must be (JSON has no NaN;
-    a NaN json wrote as null, a diverged run's inf, True/False are none of them)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _split(y, s) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y)
     s = np.asarray(s, dtype=np.float64)
