@@ -7,6 +7,7 @@ claims.yaml holds a list under `claims:`; each entry
     kind: positive                      # positive | negative (what the study says) | control (ours)
     published: "0.54"                   # the published figure, as the publication states it
     metric: metrics/auroc.json:groups.splice.abstain_p.cross  # a node, or a list of nodes
+    computed_by: tilelli.eval.auroc_report.group_report   # the function that computes that number
     rule: {test: equivalence, target: 0.54, margin: 0.15}
     why: "about X: ..."                 # where the rule and its margin come from
     expected:                           # the pre-registered verdict per profile, with its reason
@@ -56,6 +57,7 @@ With a list of metrics, the verdicts combine: any N -> N, all R -> R, otherwise 
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -414,6 +416,12 @@ def _check_rule(cid: str, rule) -> None:
         raise TilelliError(f"claim '{cid}': equivalent_arms needs arms: [a, b]")
 
 
+# claims.yaml `computed_by`: the function that computes the claim's metric (tests/test_eval_claims.py
+# checks that it exists and writes the key the claim reads); the loader checks only its shape, so
+# that verify imports nothing beyond this module.
+COMPUTED_BY = re.compile(r"tilelli\.eval\.[a-z_]+\.[A-Za-z_][A-Za-z0-9_]*")
+
+
 def load_claims(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
@@ -431,9 +439,12 @@ def load_claims(path) -> list[dict]:
         if not cid or cid in seen:
             raise TilelliError(f"{path}: every claim needs a unique id (problem at {cid!r})")
         seen.add(cid)
-        for key in ("statement", "kind", "published", "metric", "rule", "why", "expected"):
+        for key in ("statement", "kind", "published", "metric", "computed_by", "rule", "why", "expected"):
             if key not in c:
                 raise TilelliError(f"{path}: claim '{cid}' has no '{key}'")
+        if not isinstance(c["computed_by"], str) or not COMPUTED_BY.fullmatch(c["computed_by"]):
+            raise TilelliError(f"{path}: claim '{cid}': computed_by must name the function that computes its "
+                               f"metric, tilelli.eval.<module>.<function> (got {c['computed_by']!r})")
         if c["kind"] not in KINDS:
             raise TilelliError(f"{path}: claim '{cid}': kind must be one of {', '.join(KINDS)}")
         _check_rule(cid, c["rule"])
