@@ -10,8 +10,8 @@ a higher one, not even through a third module, and no two modules import each ot
 import ast
 import re
 from pathlib import Path
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 LAYERS = {"tilelli.model": 0, "tilelli.data": 0, "tilelli.train": 1, "tilelli.eval": 2}
 
@@ -126,7 +126,7 @@ def test_no_import_cycles():
     assert not cycles, f"import cycles: {cycles}"
 
 
-COMMAND = re.compile(r"python -m stages\.(\w+)([^`\"'\n)]*)")
+COMMAND = re.compile(r"python -m stages\.([a-z_]+)([^`\"'\n)]*)")
 
 
 def _commands() -> list[tuple[str, str, str]]:
