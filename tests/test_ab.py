@@ -2,9 +2,6 @@
 and a miniature sweep -> choice -> final runs -> report through the real training loop."""
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,8 @@ import yaml
 from tilelli.errors import TilelliError
 from tilelli.eval import ab_report as R
 from tilelli.eval.stats import welch_test
+from conftest import ROOT, run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 LRS = [0.001, 0.003, 0.01]
 
@@ -161,10 +158,7 @@ def test_report_refuses_a_run_trained_at_another_lr(chdir_tmp):
 
 # ---- stages -------------------------------------------------------------------------------------
 def _stage(tmp_path, module, params, *args):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_stage(tmp_path, module, *args, params=params, timeout=120)
 
 
 def test_stage_flag_is_arm(tmp_path):

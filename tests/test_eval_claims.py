@@ -11,11 +11,8 @@ for a CI just above AND just below it inside [0, 1], and a rate for 0 of n and n
 """
 import copy
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,8 +23,8 @@ from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUC
                                  headline, load_claims, mismatches, verify_claims)
 from tilelli.eval.stats import wilson_ci
 from tilelli.params import compose
+from conftest import ROOT, run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "claims.yaml"
 SIGNALS4 = ("max_softmax_last", "max_softmax_mean", "router_conf", "router_entropy_var")
 REGIMES = ("ood_topic", "ood_style", "factual_misleading", "long_input", "neo_false_inability", "gibberish")
@@ -305,8 +302,7 @@ def test_load_claims_rejects_bad_entries(tmp_path, bad, msg):
 # The verify stage: exit 0 as pre-registered; one line naming the claim otherwise
 # ---------------------------------------------------------------------------------------------
 def run_verify(cwd: Path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "stages.verify"], cwd=cwd, env=env, capture_output=True, text=True)
+    return run_stage(cwd, "verify")
 
 
 @pytest.fixture

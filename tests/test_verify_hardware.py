@@ -1,13 +1,12 @@
 """verify on another CPU's floats (stages/verify.py): a moved verdict that flips with the seed (in this
 run or the committed one) is reported HARDWARE-SENSITIVE and passes; a moved verdict every seed agrees
 on fails; on the committed run's floats every move fails, fragile or not; MISSING always fails."""
-from pathlib import Path
 
 import pytest
 
 from tilelli.eval.claims import INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, ClaimResult
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def result(cid, verdict, expected, by_seed):
