@@ -19,7 +19,8 @@ import sys
 
 import yaml
 
-NUMERICS = "metrics/numerics.json"
+from tilelli.provenance import NUMERICS, committed_json, committed_text
+
 # the same floats may come from another CPU model (`cpu`), and verify records which fingerprint it
 # compared with (`numerics`: the committed run itself had none to compare with)
 IGNORED = {NUMERICS: ("cpu",), "metrics/claims.json": ("numerics",)}
@@ -32,8 +33,10 @@ def git(*args: str) -> str | None:
 
 
 def committed(path: str):
-    text = git("show", f"HEAD:{path}")
-    return None if text is None else (yaml.safe_load(text) if path.endswith(".lock") else json.loads(text))
+    if not path.endswith(".lock"):
+        return committed_json(path)
+    text = committed_text(path)
+    return None if text is None else yaml.safe_load(text)
 
 
 def here(path: str):

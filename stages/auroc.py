@@ -38,7 +38,6 @@ from tilelli.io import atomic_dir, write_json
 from tilelli.stage import log, run, param
 
 CONTROLS_PATH = "data/probe/surface.jsonl"
-WEIGHT0_DEFAULT = "v8b"
 
 
 def main(params: dict) -> None:
@@ -52,7 +51,7 @@ def main(params: dict) -> None:
     gates = {m: read_gate_rows(f"data/probe/{m}.gates.jsonl") for m in models}
     log(f"[auroc] {len(models)} models in {len(groups)} groups, {cfg.bootstrap} bootstrap resamples")
 
-    reference = param(params, "metacog").get("weight0_variant", WEIGHT0_DEFAULT)
+    reference = study.weight0_variant(params)
     main_variant = param(params, "metacog.main")
     beh = {m: behaviour(rows[m], gates[m], cfg.ci) for m in models}
 

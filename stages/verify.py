@@ -25,8 +25,8 @@ import sys
 
 from tilelli.errors import TilelliError
 from tilelli import study
-from tilelli.eval.claims import (MISSING, add_seed_verdicts, claims_json, claims_markdown, headline, load_claims,
-                                 mismatches, verify_claims)
+from tilelli.eval.claims import (MISSING, add_seed_verdicts, claims_json, claims_markdown, fragile_claims, headline,
+                                 load_claims, mismatches, verify_claims)
 from tilelli.io import write_json, write_text
 from tilelli.params import changed_from_profile, describe_keys
 from tilelli.provenance import committed_json, provenance, provenance_markdown
@@ -65,7 +65,7 @@ def main(params: dict) -> None:
         # seed). A verdict that already flips between seeds (this run's or the committed run's) may
         # move here without any change of code or params: reported, not a failure. A verdict every
         # seed agrees on that moves anyway still fails.
-        fragile = {r.id for r in results if r.fragile} | _committed_fragile()
+        fragile = {r.id for r in results if r.fragile} | fragile_claims(committed_json("metrics/claims.json") or {})
         moved = [r for r in results if not r.as_expected]
         for line in mismatches([r for r in moved if r.id in fragile]):
             log(f"[verify] HARDWARE-SENSITIVE: {line} (a verdict that flips with the seed; this machine's floats "
@@ -80,17 +80,6 @@ def main(params: dict) -> None:
         log("[verify] a verdict moved: fix the change, or update the claim's expected verdict and reason in "
             "claims.yaml in the same commit")
         sys.exit(1)
-
-
-def _committed_fragile() -> set[str]:
-    """Claims whose verdict flipped between seeds in the committed run (metrics/claims.json at HEAD)."""
-    committed = committed_json("metrics/claims.json") or {}
-    out = set()
-    for cid, entry in (committed.get("claims") or {}).items():
-        alone = [v for v in (entry.get("by_seed") or {}).values() if v is not None]
-        if alone and entry.get("seeds_agreeing", len(alone)) < len(alone):
-            out.add(cid)
-    return out
 
 
 if __name__ == "__main__":

@@ -1,7 +1,15 @@
-"""Shared fixtures: everything here is CPU-only, offline and small."""
+"""Shared fixtures: everything here is CPU-only, offline and small.
+
+Test modules import ROOT (the checkout) and run_stage (a stage script in a temporary directory)
+from here: `from conftest import ROOT, run_stage`.
+"""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("CI", "true")  # no progress bars in test output
 os.environ.setdefault("TILELLI_THREADS", "1")  # pinned numerics' thread count for tests (see below)
@@ -11,6 +19,20 @@ import torch  # noqa: E402
 # Tiny models gain nothing from 2 intra-op threads, and when other jobs share the 2 cores,
 # OpenMP barriers between spinning threads slow small ops down by 10-100x.
 torch.set_num_threads(1)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_stage(cwd, module: str, *args: str, params: dict | None = None, env: dict | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m stages.<module> *args` run in `cwd` as dvc runs it (params.yaml written there
+    first when `params` is given), with this checkout's stages/ importable; output as text."""
+    if params is not None:
+        (Path(cwd) / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture

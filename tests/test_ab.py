@@ -2,9 +2,6 @@
 and a miniature sweep -> choice -> final runs -> report through the real training loop."""
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,8 @@ import yaml
 from tilelli.errors import TilelliError
 from tilelli.eval import ab_report as R
 from tilelli.eval.stats import welch_test
+from conftest import ROOT, run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 LRS = [0.001, 0.003, 0.01]
 
@@ -61,7 +58,7 @@ def test_lr_choice_reads_every_sweep_run_and_records_edges(chdir_tmp):
     assert json.loads(Path("metrics/ab_lr.json").read_text())["sweep"]["vanilla"] == dict(zip(["0.001", "0.003", "0.01"], values["vanilla"]))
     assert R.chosen_lr(params, "vanilla") == 0.003
     Path(f"metrics/train/{R.sweep_run('vanilla', 0.01)}.json").unlink()
-    with pytest.raises(TilelliError, match="vanilla-lr0.01.json not found"):
+    with pytest.raises(TilelliError, match="vanilla-lr0.01.json: file not found"):
         R.write_lr_choice(params)
 
 
@@ -81,13 +78,14 @@ def test_missing_chosen_lr_is_one_line(chdir_tmp):
     with pytest.raises(TilelliError, match="stale"):
         R.chosen_lr(params, "vanilla")
     Path("metrics/ab_lr.json").unlink()
-    with pytest.raises(TilelliError, match="ab_lr.json not found"):
+    with pytest.raises(TilelliError, match="ab_lr.json: file not found"):
         R.chosen_lr(params, "vanilla")
 
 
 @pytest.mark.parametrize("ab,needle", [
     ({"sweep": {"seed": 0, "lrs": [0.001, 0.003]}}, ">= 3 distinct positive numbers"),
     ({"sweep": {"seed": 0, "lrs": ["3e-4", 0.001, 0.003]}}, "write 0.0003"),
+    ({"sweep": {"seed": 0, "lrs": [float("inf"), 0.001, 0.003]}}, "ab.sweep.lrs"),   # a number, but not finite
     ({"sweep": {"seed": "zero", "lrs": LRS}}, "ab.sweep.seed"),
     ({"seeds": [0]}, "ab.seeds"),
     ({"models": {"lite": "tilelli-lite-fp32-tiny", "gpt": "vanilla-fp32-tiny"}}, "exactly 'lite' and 'vanilla'"),
@@ -145,7 +143,7 @@ def test_welch_report_reads_the_final_value_of_every_seed(chdir_tmp):
     assert rows[0].startswith("tokens,step,lite,vanilla,lite_s0")
     assert rows[1].split(",")[:4] == ["64", "2", "3", "3.53333"]            # tokens = step x 32, seed means
     Path(f"metrics/train/{R.final_run('vanilla', 2)}.json").unlink()
-    with pytest.raises(TilelliError, match="vanilla-s2.json not found"):
+    with pytest.raises(TilelliError, match="vanilla-s2.json: file not found"):
         R.ab_report(params)
 
 
@@ -160,10 +158,7 @@ def test_report_refuses_a_run_trained_at_another_lr(chdir_tmp):
 
 # ---- stages -------------------------------------------------------------------------------------
 def _stage(tmp_path, module, params, *args):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_stage(tmp_path, module, *args, params=params, timeout=120)
 
 
 def test_stage_flag_is_arm(tmp_path):
@@ -174,7 +169,7 @@ def test_stage_flag_is_arm(tmp_path):
     assert bad.returncode == 2 and len(errors) == 1 and "unknown ab arm 'gpt'" in errors[0], bad.stderr
     nolr = _stage(tmp_path, "ab", _params(), "--arm", "vanilla", "--seed", "1")   # no metrics/ab_lr.json
     errors = [line for line in nolr.stderr.splitlines() if line.startswith("error:")]
-    assert nolr.returncode == 2 and len(errors) == 1 and "ab_lr.json not found" in errors[0], nolr.stderr
+    assert nolr.returncode == 2 and len(errors) == 1 and "ab_lr.json: file not found" in errors[0], nolr.stderr
 
 
 # ---- the whole A/B in miniature -------------------------------------------------------------------

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 GATE = ROOT / ".ci" / "same_as_committed.py"
 LOCK = ("schema: '2.0'\nstages:\n  pretrain@0:\n    cmd: python -m stages.pretrain\n    outs:\n"
         "    - path: models/base/pretrain-s0\n      md5: {md5}.dir\n")

@@ -4,7 +4,6 @@ import json
 import math
 import re
 import statistics
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,8 +13,8 @@ from tilelli.data.facts import (PROBE_APPOSITIONS, PROBE_OPENERS, PROBE_QUESTION
 from tilelli.data.ood import PROBE_FALSE_PREMISES, PROBE_GIBBERISH, TRAIN_FALSE_PREMISES
 from tilelli.data.prompts import EXPECTED, LONG_MAX, LONG_MIN, REGIMES, build_probe, probe_gibberish
 from tilelli.data.splits import split_plan
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

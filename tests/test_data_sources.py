@@ -1,10 +1,7 @@
 """Sources for the download stage: builtin corpus, local files, hub streams (never online)."""
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,8 +13,8 @@ from tilelli.data.builtin import builtin_documents
 from tilelli.data.facts import answer, fictional_places, places
 from tilelli.data.splits import split_plan
 from tilelli.errors import TilelliError
+from conftest import run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def cfg(**kw):
@@ -242,10 +239,7 @@ def test_stream_dropping_midway_leaves_no_partial_output(monkeypatch, tmp_path):
 # --- the stage script -------------------------------------------------------------------------
 
 def _run_stage(tmp_path, params, env=None):
-    (tmp_path / "params.yaml").write_text(json.dumps(params))
-    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "stages.download"], cwd=tmp_path, env=e,
-                          capture_output=True, text=True, timeout=120)
+    return run_stage(tmp_path, "download", params=params, env=env, timeout=120)
 
 
 def test_download_stage_writes_corpus_and_manifest(tmp_path):

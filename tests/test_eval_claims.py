@@ -11,10 +11,8 @@ for a CI just above AND just below it inside [0, 1], and a rate for 0 of n and n
 """
 import copy
 import json
-import os
+import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +23,8 @@ from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUC
                                  headline, load_claims, mismatches, verify_claims)
 from tilelli.eval.stats import wilson_ci
 from tilelli.params import compose
+from conftest import ROOT, run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "claims.yaml"
 SIGNALS4 = ("max_softmax_last", "max_softmax_mean", "router_conf", "router_entropy_var")
 REGIMES = ("ood_topic", "ood_style", "factual_misleading", "long_input", "neo_false_inability", "gibberish")
@@ -304,8 +302,7 @@ def test_load_claims_rejects_bad_entries(tmp_path, bad, msg):
 # The verify stage: exit 0 as pre-registered; one line naming the claim otherwise
 # ---------------------------------------------------------------------------------------------
 def run_verify(cwd: Path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "stages.verify"], cwd=cwd, env=env, capture_output=True, text=True)
+    return run_stage(cwd, "verify")
 
 
 @pytest.fixture
@@ -380,3 +377,113 @@ def test_committed_run_matches_the_tiny_expectations():
         pytest.fail("metrics/auroc.json is not committed")
     results = verify_claims(load_claims(CLAIMS), ROOT, "tiny")
     assert mismatches(results) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# computed_by: a claim -> its metric key -> the function that computes it, checked
+# ---------------------------------------------------------------------------------------------
+DATA_KEYED = ("groups", "contrasts", "controls")   # mappings whose keys are names from params/data
+
+
+def _read_key(claim: dict) -> tuple[str, str | None]:
+    """(metric file, the key the claim reads): the last component of its metric path that is
+    not the child of a mapping keyed by data (groups.<group>, contrasts.<name>, controls.<head>
+    are names from params, not keys in code); near_chance reads <signal>.cross under its node."""
+    ref = claim["metric"] if isinstance(claim["metric"], str) else claim["metric"][0]
+    file, _, path = ref.partition(":")
+    if claim["rule"]["test"] == "near_chance":
+        return file, "cross"
+    parts = [p for p in path.split(".") if p]
+    keys = [p for i, p in enumerate(parts) if i == 0 or parts[i - 1] not in DATA_KEYED]
+    return file, keys[-1] if keys else None
+
+
+def _strings(fn) -> set[str]:
+    """Every string fn's code uses: its literals (nested functions and constant tuples, such as a
+    dict literal's keys, included), the module-level str/Path constants and tuples of str it names,
+    and its own name."""
+    import inspect
+    import types
+    module, out = inspect.getmodule(fn), {fn.__name__}
+
+    def consts(values):
+        for c in values:
+            if isinstance(c, str):
+                out.add(c)
+            elif isinstance(c, (tuple, frozenset)):
+                consts(c)
+            elif isinstance(c, types.CodeType):
+                code(c)
+
+    def code(co):
+        consts(co.co_consts)
+        for name in co.co_names:
+            value = getattr(module, name, None)
+            if isinstance(value, (str, Path)):
+                out.add(str(value))
+            elif isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+                out.update(value)
+    code(fn.__code__)
+    return out
+
+
+def computes(fn, file: str, key: str | None) -> bool:
+    """fn computes `key` of `file`: a whole-file claim (no key) needs fn to name the file; else the
+    key is a string fn uses, or an f-string prefix it uses followed by a name it uses (wins_vs_ +
+    max_softmax_mean), or a line of fn's module writes the key from a call to fn ("key": fn(...),
+    out["key"] = fn(...), or "key": {name: fn(...) for ...})."""
+    import inspect
+    strings = _strings(fn)
+    if key is None:
+        return file in strings
+    if key in strings or any(key.startswith(p) and key[len(p):] in strings for p in strings if p.endswith("_")):
+        return True
+    writes = re.compile(rf"""["']{re.escape(key)}["']\]?\s*[:=]\s*(\{{[^:{{]*:\s*)?{re.escape(fn.__name__)}\(""")
+    return any(writes.search(line) for line in inspect.getsource(inspect.getmodule(fn)).splitlines())
+
+
+def _function(dotted: str):
+    import importlib
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name, None)
+
+
+def test_computed_by_names_the_function_that_writes_the_metric():
+    """claims.yaml -> metric key -> function in three hops: each claim's computed_by exists, is a
+    function of its module, and computes the key the claim reads (see `computes`)."""
+    wrong = []
+    for c in load_claims(CLAIMS):
+        fn = _function(c["computed_by"])
+        file, key = _read_key(c)
+        if not callable(fn) or fn.__module__ != c["computed_by"].rpartition(".")[0]:
+            wrong.append(f"{c['id']}: {c['computed_by']} is not a function of that module")
+        elif not computes(fn, file, key):
+            wrong.append(f"{c['id']}: {c['computed_by']} does not compute {file}:{key}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("cid,other", [
+    ("splice_head_auroc", "tilelli.eval.auroc_report.behaviour"),          # a rate, not an AUROC
+    ("idk_heldout_gate", "tilelli.eval.auroc_report.group_report"),
+    ("n2_lite_vs_vanilla_not_established", "tilelli.eval.ab_report.choose_lr"),   # writes ab_lr.json
+    ("n4_weight0_shifts_router", "tilelli.eval.router_shift.kl_per_layer"),
+    ("n1_router_entropy_wins_none", "tilelli.eval.auroc_report.group_report"),
+])
+def test_computed_by_check_rejects_the_wrong_function(cid, other):
+    claim = next(c for c in load_claims(CLAIMS) if c["id"] == cid)
+    fn = _function(other)
+    assert fn is not None and not computes(fn, *_read_key(claim))
+
+
+def test_load_claims_requires_computed_by(tmp_path):
+    doc = yaml.safe_load(CLAIMS.read_text())
+    for bad, msg in ((None, "has no 'computed_by'"), ("auroc_report.group_report", "computed_by must name")):
+        claims = copy.deepcopy(doc)
+        if bad is None:
+            del claims["claims"][0]["computed_by"]
+        else:
+            claims["claims"][0]["computed_by"] = bad
+        path = tmp_path / "claims.yaml"
+        path.write_text(yaml.safe_dump(claims))
+        with pytest.raises(TilelliError, match=msg):
+            load_claims(path)

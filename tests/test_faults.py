@@ -22,8 +22,8 @@ import yaml
 
 from tilelli import TilelliLM, cli
 from tilelli.errors import TilelliError
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 BIN = Path(sys.executable).parent
 

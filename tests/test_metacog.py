@@ -18,8 +18,8 @@ from tilelli.data.chat_format import IGNORE_INDEX
 from tilelli.errors import TilelliError
 from tilelli.params import compose
 from tilelli.train.config import MetacogRecipe
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = "I don't know."
 
 

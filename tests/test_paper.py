@@ -8,8 +8,8 @@ import yaml
 
 from tilelli.errors import TilelliError
 from tilelli.eval.paper import render
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from test_eval_claims import PUBLISHED, write_set  # noqa: E402
 

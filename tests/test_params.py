@@ -1,5 +1,4 @@
 """params.yaml is the composed tiny profile, and the paper profile composes too."""
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,8 +10,8 @@ from tilelli.study import (base_chain, check_seed, metacog_models, model_bases, 
                            probe_models, ranked_variants, study_seeds)
 from tilelli.train import TrainConfig
 from tilelli.train.config import MetacogRecipe
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_committed_params_equal_the_composed_tiny_profile(tmp_path):

@@ -7,7 +7,6 @@ min(max_seq, pretrain.seq_len), for the tiny and the paper profile. Before this 
 long_input prompts were 219-240 bytes framed, left-cut to 208 (dropping "USER: "), on
 positions 128-255 that the tiny pretrain (seq_len 128) never trained.
 """
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -19,8 +18,8 @@ from tilelli.eval.probe import encode_prompts, max_prompt_bytes
 from tilelli.eval.probe_io import read_prompts
 from tilelli.model.registry import get_config
 from tilelli.params import compose
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("tiny", "paper")
 
 

@@ -2,7 +2,6 @@
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,8 +10,8 @@ from tilelli import cli
 from tilelli.errors import TilelliError
 from tilelli.params import check_composed, compose
 from tilelli.provenance import provenance, provenance_markdown
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
 
 

@@ -1,17 +1,12 @@
 """The auroc stage end to end: study groups from params, controls merged by id, outputs written."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-import yaml
 
 from _eval_rows import synthetic_controls, synthetic_rows
 from tilelli.eval.regimes import OOD_REGIMES
 from tilelli.io import write_jsonl
+from conftest import run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ["v7", "v8b", "v8b_frozen"]  # v8b_frozen: a control, trained and probed but not ranked
 
 
@@ -34,10 +29,8 @@ def write_probe_files(root: Path, models: list[str], n=30) -> None:
                 synthetic_controls(n=n, effects={"byte_length": {"long_input": 5.0}}))
 
 
-def run_stage(cwd: Path, params: dict):
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TILELLI_PARAMS": str(cwd / "params.yaml")}
-    return subprocess.run([sys.executable, "-m", "stages.auroc"], cwd=cwd, env=env, capture_output=True, text=True)
+def run_auroc(cwd: Path, params: dict):
+    return run_stage(cwd, "auroc", params=params, env={"TILELLI_PARAMS": str(cwd / "params.yaml")})
 
 
 def _models():
@@ -46,7 +39,7 @@ def _models():
 
 def test_auroc_stage_reads_the_study_groups_and_the_controls(tmp_path):
     write_probe_files(tmp_path, _models())
-    r = run_stage(tmp_path, _params())
+    r = run_auroc(tmp_path, _params())
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "metrics" / "auroc.json").read_text())
     assert set(m["groups"]) == {"v4", "splice", *VARIANTS}
@@ -76,13 +69,13 @@ def test_auroc_stage_refuses_missing_or_mismatched_controls(tmp_path):
     write_probe_files(tmp_path, _models())
     surface = tmp_path / "data" / "probe" / "surface.jsonl"
     write_jsonl(surface, synthetic_controls()[1:])
-    r = run_stage(tmp_path, _params())
+    r = run_auroc(tmp_path, _params())
     assert r.returncode == 2 and "base/v4-s0: probe ids differ from the controls'" in r.stderr
     surface.unlink()
-    r = run_stage(tmp_path, _params())
+    r = run_auroc(tmp_path, _params())
     assert r.returncode == 2 and "surface.jsonl" in r.stderr
     write_probe_files(tmp_path, _models())
     bad = _params()
     bad["metacog"]["weight0_variant"] = "v9"
-    r = run_stage(tmp_path, bad)
+    r = run_auroc(tmp_path, bad)
     assert r.returncode == 2 and "v9" in r.stderr and "not probe groups" in r.stderr

@@ -1,22 +1,15 @@
 """Stage scripts on bad input: one `error:` line, exit 2, and earlier outputs left intact."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def _stage(tmp_path, module, params, *args):
     args = args or (("--seed", "0") if module == "pretrain" else ())
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_stage(tmp_path, module, *args, params=params, timeout=120)
 
 
 def _with(path: str, value):

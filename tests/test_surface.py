@@ -1,10 +1,8 @@
 """The surface-feature baseline: features, a deterministic fit, training data disjoint from the probe."""
 import json
-import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,8 @@ from tilelli.eval import surface
 from tilelli.eval.regimes import CONTROLS
 from tilelli.eval.stats import auroc
 from tilelli.eval.surface import FEATURES, check_probe_disjoint, cv_auroc, features, fit_surface
+from conftest import ROOT, run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def training(sets):
     return [r["prompt"] for r in sets["chat_train"]], [r["prompt"] for r in sets["ood_train"]]
@@ -94,9 +92,7 @@ def stage_dir(tmp_path, sets):
 
 
 def _run_stage(cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "stages.surface"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_stage(cwd, "surface", timeout=120)
 
 
 def test_stage_writes_one_row_per_probe_id(stage_dir):

@@ -17,9 +17,9 @@ from tilelli.train import TrainConfig
 from tilelli.data.chat_format import IGNORE_INDEX, format_completion, format_prompt
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.optim import lr_at
+from conftest import ROOT
 
 SCRIPT = str(Path(__file__).with_name("_train_script.py"))
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1", "LB": "0.01"}
 
 

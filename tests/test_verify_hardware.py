@@ -1,13 +1,12 @@
 """verify on another CPU's floats (stages/verify.py): a moved verdict that flips with the seed (in this
 run or the committed one) is reported HARDWARE-SENSITIVE and passes; a moved verdict every seed agrees
 on fails; on the committed run's floats every move fails, fragile or not; MISSING always fails."""
-from pathlib import Path
 
 import pytest
 
 from tilelli.eval.claims import INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, ClaimResult
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def result(cid, verdict, expected, by_seed):
@@ -60,7 +59,8 @@ def test_another_cpu_fails_when_a_verdict_every_seed_agrees_on_moves(verify):
 
 
 def test_fragile_in_the_committed_run_counts_too(verify):
-    committed = {"claims": {"b": {"by_seed": {"s0": "REPRODUCED", "s1": "INCONCLUSIVE"}, "seeds_agreeing": 1}}}
+    committed = {"claims": {"b": {"verdict": "REPRODUCED", "by_seed": {"s0": "REPRODUCED", "s1": "INCONCLUSIVE"},
+                                "seeds_agreeing": 1}}}
     code, err = verify([result("b", NOT_REPRODUCED, INCONCLUSIVE, STABLE)], same_floats=False,
                        committed_claims=committed)
     assert code == 0 and "HARDWARE-SENSITIVE: b" in err
@@ -69,3 +69,15 @@ def test_fragile_in_the_committed_run_counts_too(verify):
 def test_a_missing_metric_fails_on_any_cpu(verify):
     missing = result("a", MISSING, REPRODUCED, {})
     assert verify([missing], same_floats=False)[0] == 1
+
+
+def test_fragile_read_back_from_claims_json_is_claim_result_fragile():
+    """verify reads the committed run's fragile claims from metrics/claims.json: fragile_claims must
+    give what ClaimResult.fragile gave before claims_json wrote the record (one rule, two inputs)."""
+    from tilelli.eval.claims import claims_json, fragile_claims
+
+    results = [result("a", REPRODUCED, REPRODUCED, FRAGILE), result("b", NOT_REPRODUCED, NOT_REPRODUCED, STABLE),
+               result("c", INCONCLUSIVE, INCONCLUSIVE, {0: INCONCLUSIVE, 1: None}),   # n/a on a seed: not a flip
+               result("d", INCONCLUSIVE, INCONCLUSIVE, {})]
+    assert fragile_claims(claims_json(results, "tiny")) == {r.id for r in results if r.fragile} == {"a"}
+    assert fragile_claims({}) == set()

@@ -69,7 +69,7 @@ def cmd_info(args) -> None:
 
         path = resolve(args.model, args.revision)
         version = read_config(path)["format_version"]
-        lm = load_pretrained(path)
+        lm = load_pretrained(path, TilelliLM)
         print(f"model: {args.model}" + (f" ({path})" if str(path) != args.model else ""))
         print(f"format: {version}" + ("" if version == FORMAT_VERSION else
               f" (run `tilelli convert {args.model}` for the Hugging Face layout with a model card)"))

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import yaml
 
+from tilelli.data.sources import HUB_SOURCES   # data.source values whose `dataset` is a Hub id
 from tilelli.errors import TilelliError
 from tilelli.io import read_json
 from tilelli.model.card import model_name
 from tilelli.model.resolve import REPO_ID, one_line
-
-HUB_SOURCES = ("fineweb-edu", "tinystories")     # data.source values whose `dataset` is a Hub id
 
 
 # ---- full card -----------------------------------------------------------------------------

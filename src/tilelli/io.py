@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -54,6 +55,12 @@ def read_json(path: str | os.PathLike):
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise TilelliError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+def is_number(v) -> bool:
+    """A finite int or float, not a bool: what a metric or a numeric param read back must be (a NaN
+    that json wrote as null, a diverged run's inf and True/False are none of them)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[dict]:

@@ -77,9 +77,15 @@ def device_and_threads() -> tuple[str, int | None]:
     return cpu_name(), torch.get_num_threads()
 
 
+def committed_text(rel: str, root: str | os.PathLike = ".") -> str | None:
+    """The file `rel` as committed at git HEAD (None outside git, or where HEAD lacks it)."""
+    return _git(Path(root), "show", f"HEAD:{rel}")
+
+
 def committed_json(rel: str, root: str | os.PathLike = ".") -> dict | None:
-    """The JSON object `rel` as committed at git HEAD (None outside git, or where HEAD lacks it)."""
-    text = _git(Path(root), "show", f"HEAD:{rel}")
+    """The JSON object `rel` as committed at git HEAD (None outside git, where HEAD lacks it, or
+    where it is not a JSON object)."""
+    text = committed_text(rel, root)
     try:
         value = json.loads(text) if text else None
     except ValueError:

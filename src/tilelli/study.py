@@ -11,9 +11,12 @@ never from a directory glob (a removed sweep entry leaves its old files on disk)
     metacog_groups(params)  {variant: ["metacog/<variant>-s<seed>", ...]}   every trained variant
     ranked_variants(params) the published variants compared for "best abstain head" (v5..v8b)
     n4_pair(params)         (variant, control) of claim N4: v8b vs v8b with the router frozen
+    weight0_variant(params) the weight-0 variant the best head is compared with (default v8b)
     splice_models(params)   ["splice/<main>-s<seed>", ...]  one graft per seed of the main variant
     probe_groups(params)    {group: [model, ...]}  what the probe, the AUROC report and the claims read
     ab_runs(params)         [(arm, seed), ...]  (the A/B's own seeds, params ab.seeds)
+    ab_plan(params)         params ab, checked (ABPlan); sweep_run / final_run: the A/B's run names
+    chosen_lr(params, arm)  the arm's lr from metrics/ab_lr.json (written by tilelli.eval.ab_report)
 
 A seed is a whole replication: seed s trains its own base chain (pretrain, chat SFT and abstain
 SFT with seed s for init and data order), and metacog/<variant>-s<s> and splice/<main>-s<s> are
@@ -23,7 +26,11 @@ summary use the same name (checkpoints/<name>, plots/train/<name>, metrics/train
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from tilelli.errors import TilelliError
+from tilelli.io import is_number, read_json
 from tilelli.stage import param
 
 
@@ -95,6 +102,16 @@ def n4_pair(params: dict) -> tuple[str, str]:
         raise TilelliError(f"params.yaml: metacog.n4.control={pair[1]} must be a control, not in metacog.ranked "
                            f"and not the variant itself")
     return pair
+
+
+WEIGHT0_VARIANT = "v8b"   # the published weight-0 variant (metacog weight 0: CE + BCE only)
+
+
+def weight0_variant(params: dict) -> str:
+    """params metacog.weight0_variant (default v8b): the reference of the "best variant vs weight 0"
+    comparison (stages/auroc.py writes its abstain_p AUROC) and the weight-0 row of the paper's
+    controls table (eval/paper.py reads it back)."""
+    return param(params, "metacog").get("weight0_variant", WEIGHT0_VARIANT)
 
 
 def study_seeds(params: dict) -> list[int]:
@@ -177,3 +194,92 @@ def probe_models(params: dict) -> list[str]:
 def ab_runs(params: dict) -> list[tuple[str, int]]:
     ab = param(params, "ab")
     return [(arm, s) for arm in ab["models"] for s in ab["seeds"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# The Lite-vs-vanilla A/B (tilelli.eval.ab_report explains the design): what training
+# (tilelli.train.ab) and the report both need, so neither imports the other.
+# ---------------------------------------------------------------------------------------------
+ARMS = ("lite", "vanilla")
+LR_CHOICE = Path("metrics/ab_lr.json")
+
+
+def lr_tag(lr: float) -> str:
+    """The lr as it appears in run names: Python's str(), which is also how dvc.yaml writes ${item.lr}."""
+    return str(float(lr))
+
+
+def sweep_run(arm: str, lr: float) -> str:
+    return f"ab/sweep/{arm}-lr{lr_tag(lr)}"
+
+
+def final_run(arm: str, seed: int) -> str:
+    return f"ab/{arm}-s{seed}"
+
+
+@dataclass(frozen=True)
+class ABPlan:
+    """params `ab`, checked: models {arm: config name}, seeds, the sweep's seed and lrs, ab.train."""
+    models: dict
+    seeds: list
+    sweep_seed: int
+    lrs: list
+    train: dict
+
+    def check_arm(self, arm: str) -> str:
+        if arm not in self.models:
+            raise TilelliError(f"unknown ab arm {arm!r}; params.yaml ab.models lists {', '.join(self.models)}")
+        return arm
+
+
+def ab_plan(params: dict) -> ABPlan:
+    """The A/B's params as an ABPlan; every bad value is one line naming its key."""
+    ab = param(params, "ab")
+    models, seeds, train = ab.get("models") or {}, ab.get("seeds") or [], ab.get("train") or {}
+    sweep = param(params, "ab.sweep")
+    if set(models) != set(ARMS):
+        raise TilelliError(f"params.yaml: ab.models must name exactly 'lite' and 'vanilla', got {sorted(models)}")
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
+        raise TilelliError(f"params.yaml: ab.seeds={seeds!r}: need >= 2 distinct integer seeds (Welch's test)")
+    lrs = sweep.get("lrs") or []
+    if len(lrs) < 3 or not all(is_number(v) and v > 0 for v in lrs) or len(set(lrs)) != len(lrs):
+        raise TilelliError(f"params.yaml: ab.sweep.lrs={lrs!r}: need >= 3 distinct positive numbers "
+                           "(write 0.0003, not 3e-4: YAML reads that as text)")
+    if not isinstance(sweep.get("seed"), int) or isinstance(sweep.get("seed"), bool):
+        raise TilelliError(f"params.yaml: ab.sweep.seed={sweep.get('seed')!r}: must be an integer")
+    if "lr" in train:
+        raise TilelliError("params.yaml: ab.train.lr is not used: each arm trains at the lr its sweep chose "
+                           "(ab.sweep.lrs -> metrics/ab_lr.json); remove it")
+    return ABPlan(dict(models), list(seeds), sweep["seed"], [float(v) for v in lrs], dict(train))
+
+
+def _read_json(path: Path, hint: str) -> dict:
+    """tilelli.io.read_json, its one-line error followed by how to make the file."""
+    try:
+        return read_json(path)
+    except TilelliError as e:
+        raise TilelliError(f"{e} ({hint})") from None
+
+
+def run_metrics(run: str, hint: str) -> dict:
+    """metrics/train/<run>.json, with the final `val_bpb` every A/B run writes."""
+    path = Path(f"metrics/train/{run}.json")
+    m = _read_json(path, hint)
+    if "val_bpb" not in m:
+        raise TilelliError(f"{path}: no val_bpb ({hint})")
+    return m
+
+
+def chosen_lr(params: dict, arm: str) -> float:
+    """The arm's lr from metrics/ab_lr.json, checked against the sweep params it must come from."""
+    plan = ab_plan(params)
+    plan.check_arm(arm)
+    hint = "run `dvc repro ab_lr` or `python -m stages.ab_report --choose-lr`"
+    choice = _read_json(LR_CHOICE, hint)
+    if choice.get("lrs") != plan.lrs or choice.get("seed") != plan.sweep_seed:
+        raise TilelliError(f"{LR_CHOICE} is stale: it chose among lrs {choice.get('lrs')} at seed {choice.get('seed')}, "
+                           f"params.yaml ab.sweep has {plan.lrs} at seed {plan.sweep_seed} ({hint})")
+    lr = (choice.get("chosen_lr") or {}).get(arm)
+    if not is_number(lr) or float(lr) not in plan.lrs:
+        raise TilelliError(f"{LR_CHOICE} has no chosen lr for arm {arm!r} among {plan.lrs} ({hint})")
+    return float(lr)

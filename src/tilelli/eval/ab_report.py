@@ -1,4 +1,4 @@
-"""The Lite-vs-vanilla A/B: run names, the learning-rate choice, and the report (no torch).
+"""The Lite-vs-vanilla A/B: the learning-rate choice and the report (no torch).
 
 A fair A/B is fair in parameters AND in tuning. Parameters: tilelli-lite-fp32-tiny has
 1,031,633 and vanilla-fp32-tiny 1,050,981 (ratio 0.982; 10.05M vs 10.09M at paper scale).
@@ -28,103 +28,30 @@ Choice rule: the lowest final val bpb; NaN / inf (a diverged run) never wins; on
 the smaller lr wins (the more conservative step). `at_edge` records an arm whose best lr is the
 smallest or largest of the grid, i.e. possibly under-tuned: widen ab.sweep.lrs then.
 
-This module reads only JSON and CSV, so it imports neither torch nor tilelli.train; the
-training side (tilelli.train.ab) imports its run names from here.
+This module reads only JSON and CSV, so it imports neither torch nor tilelli.train. The A/B's
+plan (params ab, checked), its run names and the chosen lr, which training (tilelli.train.ab) needs
+too, live in tilelli.study.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 from tilelli.errors import TilelliError
 from tilelli.eval.stats import welch_test
-from tilelli.io import write_json, write_text
-from tilelli.stage import param
+from tilelli.io import is_number, read_json, write_json, write_text
+from tilelli.study import (ARMS, LR_CHOICE, ABPlan, ab_plan, chosen_lr, final_run, lr_tag, run_metrics,
+                           sweep_run)
 
-ARMS = ("lite", "vanilla")
-LR_CHOICE = Path("metrics/ab_lr.json")
 REPORT = Path("metrics/ab.json")
 PLOT = Path("plots/ab/val_bpb.csv")
 
 
-def lr_tag(lr: float) -> str:
-    """The lr as it appears in run names: Python's str(), which is also how dvc.yaml writes ${item.lr}."""
-    return str(float(lr))
-
-
-def sweep_run(arm: str, lr: float) -> str:
-    return f"ab/sweep/{arm}-lr{lr_tag(lr)}"
-
-
-def final_run(arm: str, seed: int) -> str:
-    return f"ab/{arm}-s{seed}"
-
-
-@dataclass(frozen=True)
-class ABPlan:
-    """params `ab`, checked: models {arm: config name}, seeds, the sweep's seed and lrs, ab.train."""
-    models: dict
-    seeds: list
-    sweep_seed: int
-    lrs: list
-    train: dict
-
-    def check_arm(self, arm: str) -> str:
-        if arm not in self.models:
-            raise TilelliError(f"unknown ab arm {arm!r}; params.yaml ab.models lists {', '.join(self.models)}")
-        return arm
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def ab_plan(params: dict) -> ABPlan:
-    """The A/B's params as an ABPlan; every bad value is one line naming its key."""
-    ab = param(params, "ab")
-    models, seeds, train = ab.get("models") or {}, ab.get("seeds") or [], ab.get("train") or {}
-    sweep = param(params, "ab.sweep")
-    if set(models) != set(ARMS):
-        raise TilelliError(f"params.yaml: ab.models must name exactly 'lite' and 'vanilla', got {sorted(models)}")
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
-        raise TilelliError(f"params.yaml: ab.seeds={seeds!r}: need >= 2 distinct integer seeds (Welch's test)")
-    lrs = sweep.get("lrs") or []
-    if len(lrs) < 3 or not all(_is_number(v) and v > 0 for v in lrs) or len(set(lrs)) != len(lrs):
-        raise TilelliError(f"params.yaml: ab.sweep.lrs={lrs!r}: need >= 3 distinct positive numbers "
-                           "(write 0.0003, not 3e-4: YAML reads that as text)")
-    if not isinstance(sweep.get("seed"), int) or isinstance(sweep.get("seed"), bool):
-        raise TilelliError(f"params.yaml: ab.sweep.seed={sweep.get('seed')!r}: must be an integer")
-    if "lr" in train:
-        raise TilelliError("params.yaml: ab.train.lr is not used: each arm trains at the lr its sweep chose "
-                           "(ab.sweep.lrs -> metrics/ab_lr.json); remove it")
-    return ABPlan(dict(models), list(seeds), sweep["seed"], [float(v) for v in lrs], dict(train))
-
-
-def _read_json(path: Path, hint: str) -> dict:
-    if not path.is_file():
-        raise TilelliError(f"{path} not found ({hint})")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise TilelliError(f"{path}: not valid JSON ({hint})") from None
-
-
-def run_metrics(run: str, hint: str) -> dict:
-    """metrics/train/<run>.json, with the final `val_bpb` every A/B run writes."""
-    path = Path(f"metrics/train/{run}.json")
-    m = _read_json(path, hint)
-    if "val_bpb" not in m:
-        raise TilelliError(f"{path}: no val_bpb ({hint})")
-    return m
-
-
 def _final_bpb(value) -> float:
-    return float(value) if _is_number(value) else math.nan   # null (a NaN written by json) -> NaN
+    return float(value) if is_number(value) else math.nan   # null (a NaN written by json) -> NaN
 
 
 def choose_lr(sweep: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -153,21 +80,6 @@ def write_lr_choice(params: dict) -> dict:
            "at_edge": {arm: lr in (min(plan.lrs), max(plan.lrs)) for arm, lr in chosen.items()}}
     write_json(LR_CHOICE, out)
     return out
-
-
-def chosen_lr(params: dict, arm: str) -> float:
-    """The arm's lr from metrics/ab_lr.json, checked against the sweep params it must come from."""
-    plan = ab_plan(params)
-    plan.check_arm(arm)
-    hint = "run `dvc repro ab_lr` or `python -m stages.ab --choose-lr`"
-    choice = _read_json(LR_CHOICE, hint)
-    if choice.get("lrs") != plan.lrs or choice.get("seed") != plan.sweep_seed:
-        raise TilelliError(f"{LR_CHOICE} is stale: it chose among lrs {choice.get('lrs')} at seed {choice.get('seed')}, "
-                           f"params.yaml ab.sweep has {plan.lrs} at seed {plan.sweep_seed} ({hint})")
-    lr = (choice.get("chosen_lr") or {}).get(arm)
-    if not _is_number(lr) or float(lr) not in plan.lrs:
-        raise TilelliError(f"{LR_CHOICE} has no chosen lr for arm {arm!r} among {plan.lrs} ({hint})")
-    return float(lr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +161,7 @@ def ab_report(params: dict) -> dict:
     curves = {arm: [eval_curve(final_run(arm, s)) for s in plan.seeds] for arm in ARMS}
     first = runs["lite"][0]
     write_text(PLOT, tokens_csv(curves, first["tokens_per_step"]))
-    choice = _read_json(LR_CHOICE, "run `dvc repro ab_lr`")
+    choice = read_json(LR_CHOICE)      # chosen_lr has read and checked it
     n_params = {arm: runs[arm][0]["params"] for arm in ARMS}
     report = {"seeds": plan.seeds, "lite_bpb": bpb["lite"], "vanilla_bpb": bpb["vanilla"],
               "lite_std": statistics.stdev(bpb["lite"]), "vanilla_std": statistics.stdev(bpb["vanilla"]),

@@ -7,6 +7,7 @@ claims.yaml holds a list under `claims:`; each entry
     kind: positive                      # positive | negative (what the study says) | control (ours)
     published: "0.54"                   # the published figure, as the publication states it
     metric: metrics/auroc.json:groups.splice.abstain_p.cross  # a node, or a list of nodes
+    computed_by: tilelli.eval.auroc_report.group_report   # the function that computes that number
     rule: {test: equivalence, target: 0.54, margin: 0.15}
     why: "about X: ..."                 # where the rule and its margin come from
     expected:                           # the pre-registered verdict per profile, with its reason
@@ -55,8 +56,8 @@ With a list of metrics, the verdicts combine: any N -> N, all R -> R, otherwise 
 """
 from __future__ import annotations
 
-import math
 import operator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,7 @@ import yaml
 
 from tilelli.errors import TilelliError
 from tilelli.eval.stats import tost_welch, welch_test
-from tilelli.io import read_json
+from tilelli.io import is_number, read_json
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING = "REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE", "MISSING"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -97,6 +98,18 @@ class Evidence:
     hi: float | None = None
 
 
+def seed_agreement(verdict: str, by_seed: dict) -> tuple[int, int]:
+    """(seeds whose verdict alone equals `verdict`, seeds with a verdict of their own (None = n/a))."""
+    alone = [v for v in by_seed.values() if v is not None]
+    return sum(v == verdict for v in alone), len(alone)
+
+
+def flips_with_seed(verdict: str, by_seed: dict) -> bool:
+    """Some seed alone gives another verdict: a verdict that flips with the seed is not a finding."""
+    agree, n = seed_agreement(verdict, by_seed)
+    return agree < n
+
+
 @dataclass
 class ClaimResult:
     id: str
@@ -119,14 +132,11 @@ class ClaimResult:
     @property
     def seed_agreement(self) -> tuple[int, int]:
         """(seeds whose verdict alone equals the pooled verdict, seeds with a verdict of their own)."""
-        alone = [v for v in self.by_seed.values() if v is not None]
-        return sum(v == self.verdict for v in alone), len(alone)
+        return seed_agreement(self.verdict, self.by_seed)
 
     @property
     def fragile(self) -> bool:
-        """Some seed alone gives another verdict: a verdict that flips with the seed is not a finding."""
-        agree, n = self.seed_agreement
-        return agree < n
+        return flips_with_seed(self.verdict, self.by_seed)
 
     def stability(self) -> str:
         agree, n = self.seed_agreement
@@ -143,10 +153,6 @@ class ClaimResult:
 # ---------------------------------------------------------------------------------------------
 # Reading metrics
 # ---------------------------------------------------------------------------------------------
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 class MetricStore:
     """Reads `file:dotted.path` refs under a root, caching each JSON file. Raises Missing."""
 
@@ -183,7 +189,7 @@ class MetricStore:
 
 def _num(node: dict, key: str, ref: str) -> float:
     v = node.get(key) if isinstance(node, dict) else None
-    if not _is_number(v):
+    if not is_number(v):
         raise Missing(f"{ref}: '{key}' is {'absent' if v is None else repr(v)}, not a number")
     return float(v)
 
@@ -281,7 +287,7 @@ def _not_significant(node, ref, rule) -> list[Evidence]:
 
 def _samples(node, ref: str, key: str) -> list[float]:
     v = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(v, list) or not all(_is_number(x) for x in v):
+    if not isinstance(v, list) or not all(is_number(x) for x in v):
         raise Missing(f"{ref}: '{key}' is {'absent' if v is None else 'not a list of finite numbers'}")
     return [float(x) for x in v]
 
@@ -410,6 +416,12 @@ def _check_rule(cid: str, rule) -> None:
         raise TilelliError(f"claim '{cid}': equivalent_arms needs arms: [a, b]")
 
 
+# claims.yaml `computed_by`: the function that computes the claim's metric (tests/test_eval_claims.py
+# checks that it exists and writes the key the claim reads); the loader checks only its shape, so
+# that verify imports nothing beyond this module.
+COMPUTED_BY = re.compile(r"tilelli\.eval\.[a-z_]+\.[A-Za-z_][A-Za-z0-9_]*")
+
+
 def load_claims(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
@@ -427,9 +439,12 @@ def load_claims(path) -> list[dict]:
         if not cid or cid in seen:
             raise TilelliError(f"{path}: every claim needs a unique id (problem at {cid!r})")
         seen.add(cid)
-        for key in ("statement", "kind", "published", "metric", "rule", "why", "expected"):
+        for key in ("statement", "kind", "published", "metric", "computed_by", "rule", "why", "expected"):
             if key not in c:
                 raise TilelliError(f"{path}: claim '{cid}' has no '{key}'")
+        if not isinstance(c["computed_by"], str) or not COMPUTED_BY.fullmatch(c["computed_by"]):
+            raise TilelliError(f"{path}: claim '{cid}': computed_by must name the function that computes its "
+                               f"metric, tilelli.eval.<module>.<function> (got {c['computed_by']!r})")
         if c["kind"] not in KINDS:
             raise TilelliError(f"{path}: claim '{cid}': kind must be one of {', '.join(KINDS)}")
         _check_rule(cid, c["rule"])
@@ -519,6 +534,13 @@ def claims_json(results: list[ClaimResult], profile: str) -> dict:
             entry["evidence"] = [e.text for e in r.evidence]
         out["claims"][r.id] = entry
     return out
+
+
+def fragile_claims(record: dict) -> set[str]:
+    """Ids of the claims whose verdict flips with the seed in a claims_json() record (such as
+    metrics/claims.json at git HEAD): ClaimResult.fragile, read back from what claims_json wrote."""
+    entries = record.get("claims") or {}
+    return {cid for cid, e in entries.items() if flips_with_seed(e.get("verdict"), e.get("by_seed") or {})}
 
 
 def rule_text(rule: dict) -> str:

@@ -15,9 +15,10 @@ import math
 
 from tilelli.eval.claims import add_seed_verdicts, claims_table, headline, load_claims, verify_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
-from tilelli.eval.tables import auroc_cell, familiarity_section, fmt, md_table
+from tilelli.eval.tables import auroc_cell, auroc_table, familiarity_section, fmt, md_table
 from tilelli.io import read_json
-from tilelli.study import BASE_CHAIN, base_step, metacog_variants, ranked_variants, seed_metrics_root, study_seeds
+from tilelli.study import (BASE_CHAIN, base_step, metacog_variants, ranked_variants, seed_metrics_root,
+                           study_seeds, weight0_variant)
 
 METRICS = {"auroc": "metrics/auroc.json", "behaviour": "metrics/behaviour.json", "shift": "metrics/router_shift.json",
            "ab": "metrics/ab.json", "manifest": "metrics/data_manifest.json", "surface": "metrics/surface.json"}
@@ -80,16 +81,14 @@ def v4_table(auroc: dict) -> str:
     m = _get(auroc, "groups", "v4")
     if not m:
         return "_metrics/auroc.json has no v4 entry yet._\n"
-    return md_table(["signal"] + list(CONTRASTS),
-                    [[s + (" (control)" if s in CONTROLS else "")] + [auroc_cell(_get(m, s, k)) for k in CONTRASTS]
-                     for s in REPORTED if s in m])
+    return auroc_table(m)
 
 
 def controls_table(auroc: dict, params: dict) -> str:
     """Per regime: what prompt length and trivial features alone separate, beside the best heads."""
     v4 = _get(auroc, "groups", "v4") or {}
     heads = [("v4 max_softmax_mean", _get(v4, "max_softmax_mean"))]
-    for g in (params["metacog"]["main"], params["metacog"].get("n4", {}).get("variant", "v8b"), "splice"):
+    for g in (params["metacog"]["main"], weight0_variant(params), "splice"):
         heads.append((f"{g} abstain_p", _get(auroc, "groups", g, "abstain_p")))
     rows = [[c, *[auroc_cell(_get(v4, c, k)) for k in CONTRASTS]] for c in CONTROLS]
     rows += [[label, *[auroc_cell(_get(t, k)) for k in CONTRASTS]] for label, t in heads]

@@ -36,10 +36,11 @@ def _label(s: str) -> str:
     return f"{s} (control)" if s in CONTROLS else s
 
 
-def _auroc_table(cells: dict) -> str:
-    """Reported signal x contrast AUROC table from {signal: {contrast: cell}}."""
+def auroc_table(cells: dict) -> str:
+    """Reported signal x contrast AUROC table from {signal: {contrast: cell}} (a model page's, and
+    PAPER_OUTLINE's v4 table); a reported signal absent from `cells` has no row."""
     return md_table(["signal"] + list(CONTRASTS),
-                    [[_label(s)] + [auroc_cell(cells[s].get(k)) for k in CONTRASTS] for s in REPORTED])
+                    [[_label(s)] + [auroc_cell(cells[s].get(k)) for k in CONTRASTS] for s in REPORTED if s in cells])
 
 
 def _diff_cell(t: dict, p_key: str = "p_holm") -> str:
@@ -57,7 +58,7 @@ def model_page(name: str, metrics: dict, tests: dict, behaviour: dict, bootstrap
            "training prompts, `byte_length` = prompt length, `nn_char4` = 1 - largest character-4-gram "
            "cosine to a chat training prompt, `ngram_lr` = logistic regression on hashed character "
            "1-4-grams fitted on the training prompts. Written by `stages/auroc.py`.\n",
-           "## AUROC by signal and contrast (in_domain vs regime)\n", _auroc_table(metrics)]
+           "## AUROC by signal and contrast (in_domain vs regime)\n", auroc_table(metrics)]
     for ref in REFERENCES:
         title = {"best_baseline": "the best baseline of each contrast",
                  SURFACE: "the surface-feature control"}.get(ref, ref)

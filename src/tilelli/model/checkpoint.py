@@ -159,9 +159,9 @@ def verified_weights(path: Path, doc: dict) -> Path:
     return weights
 
 
-def load_pretrained(path):
-    from tilelli.model.lm import TilelliLM
-
+def load_pretrained(path, model_cls):
+    """The model in folder `path`: model_cls(config) (TilelliLM, passed in so that this module never
+    imports the model it stores) with the checked tensors loaded, in eval mode, `.metadata` set."""
     path = Path(path)
     doc = read_config(path)
     weights = verified_weights(path, doc)
@@ -170,7 +170,7 @@ def load_pretrained(path):
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise TilelliError(f"{weights}: cannot read safetensors ({e})") from None
-    lm = TilelliLM(config)
+    lm = model_cls(config)
     missing = sorted(set(lm.state_dict()) - set(tensors))
     unexpected = sorted(set(tensors) - set(lm.state_dict()))
     if missing or unexpected:

@@ -106,7 +106,7 @@ class TilelliLM(nn.Module):
         from tilelli.model.checkpoint import load_pretrained
         from tilelli.model.resolve import resolve
         return load_pretrained(resolve(name_or_path, revision, cache_dir=cache_dir,
-                                       local_files_only=local_files_only, token=token))
+                                       local_files_only=local_files_only, token=token), cls)
 
     def save_pretrained(self, path, metadata: dict | None = None) -> None:
         """model.safetensors + flat config.json + README.md card (tilelli.model.checkpoint)."""

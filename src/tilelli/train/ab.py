@@ -5,7 +5,7 @@
 
 Both are `ab_train`: a from-scratch pretrain of ab.models[arm] under ab.train with the lr set,
 on the same packed data, steps and batches for both arms (tilelli.train.recipes.run_training).
-Run names, the lr choice and the statistics live in tilelli.eval.ab_report.
+Run names and the chosen lr live in tilelli.study; the lr choice and the statistics in tilelli.eval.ab_report.
 
 Reuse: the final run of seed ab.sweep.seed would repeat the sweep run at the chosen lr step
 for step (same model, seed, data and TrainConfig; CPU training is deterministic), so it is a
@@ -43,9 +43,9 @@ import shutil
 
 from tilelli.data.loader import open_shard, valid_batches
 from tilelli.errors import TilelliError
-from tilelli.eval.ab_report import ab_plan, chosen_lr, final_run, run_metrics, sweep_run
 from tilelli.io import atomic_dir, sha256_file, write_json
 from tilelli.stage import log
+from tilelli.study import ab_plan, chosen_lr, final_run, run_metrics, sweep_run
 from tilelli.train.batches import window_batches
 from tilelli.train.config import TrainConfig
 from tilelli.train.recipes import PACKED, run_training, torch_seed, train_config

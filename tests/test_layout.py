@@ -1,0 +1,154 @@
+"""How the code refers to itself: the library's layers and import graph, and every command a
+message or a doc tells a user to run.
+
+No torch: these read source files as text (ast), so function-level imports count too.
+
+Layers, lowest first: model, data (the model and its data) < train < eval. study, io, stage,
+errors, numerics and the rest of the top level serve every layer. A lower layer never imports
+a higher one, not even through a third module, and no two modules import each other in a circle.
+"""
+import ast
+import re
+from pathlib import Path
+from conftest import ROOT
+
+SRC = ROOT / "src"
+LAYERS = {"tilelli.model": 0, "tilelli.data": 0, "tilelli.train": 1, "tilelli.eval": 2}
+
+
+def _modules() -> dict[str, Path]:
+    """{dotted module name: file} of src/tilelli (a package is its __init__.py)."""
+    out = {}
+    for f in (SRC / "tilelli").rglob("*.py"):
+        parts = f.relative_to(SRC).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The tilelli modules `name` imports anywhere in its file (module level or inside a function).
+    `from pkg import x` counts as pkg.x where that is a module, else as pkg. A module's own
+    ancestor packages are left out: Python initialises them before it anyway (`from tilelli import
+    __version__` in tilelli.model.checkpoint is no cycle)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t not in modules and "." in t:
+                t = t.rpartition(".")[0]
+            if t in modules and t != name and not name.startswith(t + "."):
+                out.add(t)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def _layer(name: str) -> int | None:
+    return next((rank for pkg, rank in LAYERS.items() if name == pkg or name.startswith(pkg + ".")), None)
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> dict[str, str]:
+    """{module reachable from start: the module that imports it on the first path found}."""
+    seen, todo = {}, [start]
+    while todo:
+        m = todo.pop()
+        for t in sorted(graph[m]):
+            if t not in seen and t != start:
+                seen[t] = m
+                todo.append(t)
+    return seen
+
+
+def test_import_graph_sees_function_level_imports():
+    graph = _graph()
+    assert "tilelli.model.checkpoint" in graph["tilelli.model.lm"]          # inside from_pretrained
+    assert "tilelli.study" in graph["tilelli.train.ab"] and "tilelli.eval.stats" in graph["tilelli.eval.claims"]
+
+
+def test_no_layer_imports_a_higher_one():
+    """model/data never reach train or eval, train never reaches eval (train/ab.py once imported
+    eval/ab_report for its run names; they live in tilelli.study now)."""
+    graph, wrong = _graph(), []
+    for name in graph:
+        low = _layer(name)
+        if low is None:
+            continue
+        via = _reachable(graph, name)
+        for t in via:
+            if (_layer(t) or -1) > low:
+                path = [t]
+                while path[-1] != name and via.get(path[-1]) not in (None, name):
+                    path.append(via[path[-1]])
+                wrong.append(f"{name} -> " + " -> ".join(reversed(path)))
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_no_import_cycles():
+    """Tarjan's strongly connected components of the import graph: every one must be a single
+    module (tilelli.model.lm and tilelli.model.checkpoint once imported each other)."""
+    graph = _graph()
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on_stack.discard(comp[-1])
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+COMMAND = re.compile(r"python -m stages\.([a-z_]+)([^`\"'\n)]*)")
+
+
+def _commands() -> list[tuple[str, str, str]]:
+    """(file, stage, flag) for every `python -m stages.<stage> ... --flag` written in the repo."""
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "stages").glob("*.py"), ROOT / "README.md",
+             *(ROOT / "docs").glob("*.md")]
+    out = []
+    for f in files:
+        for m in COMMAND.finditer(f.read_text(encoding="utf-8")):
+            flags = re.findall(r"(?<![\w-])--[a-z][\w-]*", m.group(2))
+            out += [(str(f.relative_to(ROOT)), m.group(1), flag) for flag in flags or [""]]
+    return out
+
+
+def test_every_stage_command_in_the_repo_names_a_stage_and_its_flags():
+    commands = _commands()
+    assert any(stage == "ab_report" and flag == "--choose-lr" for _, stage, flag in commands)
+    wrong = []
+    for where, stage, flag in commands:
+        script = ROOT / "stages" / f"{stage}.py"
+        if not script.is_file():
+            wrong.append(f"{where}: stages.{stage} does not exist")
+        elif flag and f'"{flag}"' not in script.read_text(encoding="utf-8"):
+            wrong.append(f"{where}: stages.{stage} has no flag {flag}")
+    assert not wrong, "\n".join(wrong)
