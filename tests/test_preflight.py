@@ -60,14 +60,39 @@ def test_precision_is_validated_and_fp32_leaves_the_recorded_config_as_before():
         TrainConfig.from_params({**base, "precision": "fp16"}, "pretrain")
 
 
-def test_bf16_autocast_runs_on_cpu_through_the_training_loop(tmp_path):
+def test_bf16_on_cpu_with_pinned_numerics_is_one_line(tmp_path):
+    from tilelli.model import TilelliLM
+    from tilelli.train.loop import train
+
+    cfg = TrainConfig.from_params({"steps": 1, "batch_size": 2, "seq_len": 16, "lr": 0.001, "precision": "bf16"},
+                                  "chat_sft")
+    with pytest.raises(TilelliError, match=r"^params.yaml: chat_sft.precision=bf16 on CPU needs deterministic: false"):
+        train(TilelliLM.from_config("tilelli-lite-fp32-tiny", seed=0), cfg, None, out_dir=tmp_path / "m",
+              state_dir=tmp_path / "s", log_dir=tmp_path / "l", device="cpu")
+
+
+def test_the_stages_get_the_machines_environment_not_the_runners_pins(tmp_path):
+    """The runner imported tilelli, which pinned ATEN_CPU_CAPABILITY in its own environment; a stage
+    must see the machine's value (unset here), or its native numerics are not native."""
+    from tilelli import numerics
+    from tilelli.preflight import _env
+
+    env = _env(tmp_path, tmp_path / "inductor")
+    for key in numerics.PINNED_ENV:
+        assert env.get(key) == numerics._original.get(key, os.environ.get(key))
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(tmp_path / "src")
+
+
+def test_bf16_autocast_runs_on_cpu_through_the_training_loop(tmp_path, monkeypatch):
     """The loop honours precision on CPU (before: bf16 on CUDA only); torch.compile on CPU is left to
     the preflight run (a cold inductor compile takes minutes; it has no device condition either)."""
     import torch
 
+    from tilelli import numerics
     from tilelli.model import TilelliLM
     from tilelli.train.loop import train
 
+    monkeypatch.setattr(numerics, "pinned", lambda: False)   # the preflight runs native (preflight.yaml)
     cfg = TrainConfig.from_params({"steps": 2, "batch_size": 2, "seq_len": 16, "lr": 0.001, "eval_every": 2,
                                    "ckpt_every": 2, "precision": "bf16"}, "pretrain")
     seen = []

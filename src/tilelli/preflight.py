@@ -26,7 +26,7 @@ stderr, exit 1; the stage's full output is above it and the copy is kept for ins
 
 Cost, measured on a 2-core VM: see README "Preflight: the paper path on CPU".
 torch.compile's inductor cache (TORCHINDUCTOR_CACHE_DIR, default <scratch parent>/tilelli-
-preflight-inductor) is kept between runs and shared by the ~37 training processes: a cold
+preflight-inductor-<ATEN_CPU_CAPABILITY or native>) is kept between runs and shared by the ~37 training processes: a cold
 compile of the paper model's training step took 83 s here, a cached one 6 s.
 """
 from __future__ import annotations
@@ -75,10 +75,23 @@ def copy_tree(root: Path, dest: Path) -> int:
 
 
 def _env(scratch: Path, inductor_cache: Path, bin_dir: Path | None = None) -> dict:
-    env = dict(os.environ)
+    """The stages' environment: the machine's own, NOT this process's. Importing tilelli pinned
+    ATEN_CPU_CAPABILITY=avx2 here (tilelli.numerics), and a child inherits it as if the machine had
+    set it, so a `deterministic: false` stage stayed on AVX2 kernels. On this AVX-512/AMX VM that
+    crashed the first preflight in the vanilla A/B arm (compiled bf16 SDPA on CPU: "pack_vnni2 is
+    only supported when avx512 is supported"). Each stage pins or not from its own params."""
+    from tilelli import numerics
+
+    env = numerics.environ_for("native")
+    if numerics.MODE_VAR in os.environ:
+        env[numerics.MODE_VAR] = os.environ[numerics.MODE_VAR]
+    else:
+        env.pop(numerics.MODE_VAR, None)
     env["PATH"] = f"{bin_dir or Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join([str(scratch / "src"), *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache))
+    # inductor's cache key ignores ATEN_CPU_CAPABILITY: a graph compiled under the pinned AVX2
+    # capability and loaded by a native process crashed it (malloc: unaligned tcache chunk)
+    env.setdefault("TORCHINDUCTOR_CACHE_DIR", f"{inductor_cache}-{env.get('ATEN_CPU_CAPABILITY', 'native')}")
     for key in ("TILELLI_PARAMS", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):   # the copy's own params.yaml
         env.pop(key, None)
     return env

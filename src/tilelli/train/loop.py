@@ -16,7 +16,10 @@
   come from params and mean the same on every device: the paper profile turns both on, and the CPU
   preflight (conf/profile/preflight.yaml) runs that very path on inductor's CPU backend and CPU
   autocast; the tiny profile leaves both off (fp32 eager, its pinned numerics). Before, both were
-  applied on CUDA only, so the paper path had never run before it met a GPU.
+  applied on CUDA only, so the paper path had never run before it met a GPU. bf16 on CPU with the
+  pinned numerics is refused (one line): measured on a 2-core AVX-512 VM, a paper-size step took 17 s
+  pinned (oneDNN off) against 0.6 s native, and the compiled vanilla model's bf16 attention
+  (inductor's SDPA kernel) fails under ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU.
 - Resume: a checkpoint every `ckpt_every` steps in `state_dir` (tilelli.train.state); on the
   next call with the same fingerprint the run continues and ends with the same weights as an
   uninterrupted run. A finished run saves `out_dir` atomically and deletes its state.
@@ -37,6 +40,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from tilelli import numerics
 from tilelli.io import write_text
 from tilelli.model.quantities import bits_per_byte, nll_sum
 from tilelli.stage import log, quiet
@@ -97,6 +101,10 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
         from tilelli.errors import TilelliError
         raise TilelliError(f"params.yaml: {cfg.name}.batch_size={cfg.batch_size} does not divide into "
                            f"grad_accum={cfg.grad_accum} x {dist.world} processes")
+    if cfg.precision == "bf16" and device.type == "cpu" and numerics.pinned():
+        from tilelli.errors import TilelliError
+        raise TilelliError(f"params.yaml: {cfg.name}.precision=bf16 on CPU needs deterministic: false (the pinned "
+                           f"numerics run bf16 ~28x slower, and compiled bf16 attention fails on AVX-512 CPUs)")
     torch.manual_seed(cfg.seed)
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
