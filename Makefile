@@ -1,11 +1,12 @@
 # Two entry points (README): `make repro` rebuilds the study on the tiny profile, offline;
-# `make test` runs the test suite. Both create or update .venv themselves.
+# `make test` runs the test suite. Both create or update .venv themselves. `make preflight`
+# runs the paper profile's stages on CPU with a few steps each (CI runs it last).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: repro test venv bench clean-venv
+.PHONY: repro test preflight venv bench clean-venv
 
 venv: $(STAMP)
 
@@ -24,6 +25,11 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# The paper profile's whole DAG on CPU at paper shapes, a few steps per stage, in a scratch copy
+# (src/tilelli/preflight.py; the workspace's params.yaml, dvc.lock and outputs are not touched).
+preflight: $(STAMP)
+	$(BIN)/python -m tilelli.preflight
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

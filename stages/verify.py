@@ -20,6 +20,13 @@ differs from the committed run's (metrics/numerics.json at git HEAD), the models
 committed ones, so a verdict that already flips between seeds (the "each seed alone" column, from
 metrics/by_seed/) may move without any change: it is logged HARDWARE-SENSITIVE and does not fail.
 A verdict every seed agrees on that moves still fails, as does any move on the committed floats.
+
+Preflight (params `profile: preflight`, conf/profile/preflight.yaml: the paper profile cut to a few
+steps on CPU): the profile itself tells verify. Its verdicts mean nothing after 4 training steps, so
+none is judged; verify evaluates every claim against the PAPER expectations (a claim without one is
+an error, as for any profile), writes the table and metrics/claims.json as usual, and exits 1 only
+when a metric a claim needs is MISSING: the preflight proves that every stage ran and wrote every
+metric the paper run's verdicts will read.
 """
 import sys
 
@@ -33,6 +40,7 @@ from tilelli.provenance import committed_json, provenance, provenance_markdown
 from tilelli.stage import log, run
 
 CLAIMS = "claims.yaml"
+PREFLIGHT_OF = {"preflight": "paper"}   # a preflight profile -> the profile whose expectations it checks
 METRICS_ROOT = "."  # metric refs in claims.yaml are relative to the repository root
 
 
@@ -41,6 +49,8 @@ def main(params: dict) -> None:
     if not profile:
         raise TilelliError("params.yaml: missing top-level 'profile' (tiny | paper)")
     claims = load_claims(CLAIMS)
+    if profile in PREFLIGHT_OF:
+        return preflight(params, claims, profile, PREFLIGHT_OF[profile])
     results = verify_claims(claims, METRICS_ROOT, profile)
     add_seed_verdicts(results, claims, {s: study.seed_metrics_root(s) for s in study.study_seeds(params)}, profile)
     changed = changed_from_profile(params)
@@ -80,6 +90,21 @@ def main(params: dict) -> None:
         log("[verify] a verdict moved: fix the change, or update the claim's expected verdict and reason in "
             "claims.yaml in the same commit")
         sys.exit(1)
+
+
+def preflight(params: dict, claims: list[dict], profile: str, of: str) -> None:
+    """Every claim has an expectation for `of` and every metric it reads exists; verdicts not judged."""
+    results = verify_claims(claims, METRICS_ROOT, of)
+    add_seed_verdicts(results, claims, {s: study.seed_metrics_root(s) for s in study.study_seeds(params)}, of)
+    header = provenance_markdown(provenance(params_changed=changed_from_profile(params)))
+    write_text("results/claims.md", claims_markdown(results, f"{profile}: {of} expectations, verdicts not judged", header))
+    write_json("metrics/claims.json", {**claims_json(results, of), "profile": profile, "verdicts_judged": False})
+    for r in results:
+        log(f"[verify] {r.word():<15} (not judged: {profile}) {r.id}")
+    missing = [line for line in mismatches(results) if ": metric missing: " in line]
+    if missing:
+        raise TilelliError(f"{profile}: {len(missing)} claim(s) miss a metric the {of} run needs; first: {missing[0]}")
+    log(f"[verify] {profile}: all {len(results)} claims have a {of} expectation and every metric they read")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def test_committed_params_equal_the_composed_tiny_profile(tmp_path):
     assert out.read_text() == (ROOT / "params.yaml").read_text(), "run `tilelli params` and commit params.yaml"
 
 
-@pytest.mark.parametrize("profile", ["tiny", "paper"])
+@pytest.mark.parametrize("profile", ["tiny", "paper", "preflight"])
 def test_profiles_compose_with_valid_training_sections(tmp_path, profile):
     params = yaml.safe_load(compose([f"profile={profile}"], tmp_path / "p.yaml", ROOT / "conf").read_text())
     assert params["profile"] == profile
@@ -38,7 +38,7 @@ def test_profiles_compose_with_valid_training_sections(tmp_path, profile):
     assert len(params["ab"]["seeds"]) >= 3
 
 
-@pytest.mark.parametrize("profile", ["tiny", "paper"])
+@pytest.mark.parametrize("profile", ["tiny", "paper", "preflight"])
 def test_variant_recipes_follow_the_published_descriptions(tmp_path, profile):
     """v5 router-only on raw text; v6 router-only on chat-format in-domain vs OOD; v7 joint (all
     parameters, the head's BCE); v8a = v7 lighter; v8b weight 0 on an in-domain CE subset; the N4
@@ -62,7 +62,7 @@ def test_variant_recipes_follow_the_published_descriptions(tmp_path, profile):
                                     + [f"metacog/{v}-s{s}" for v in m["variants"] for s in seeds])
 
 
-@pytest.mark.parametrize("profile", ["tiny", "paper"])
+@pytest.mark.parametrize("profile", ["tiny", "paper", "preflight"])
 def test_a_seed_is_a_whole_replication(tmp_path, profile):
     """Group v4 has one member per seed; every variant and splice of seed s has base s as its base."""
     params = yaml.safe_load(compose([f"profile={profile}"], tmp_path / "p.yaml", ROOT / "conf").read_text())

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from tilelli.errors import TilelliError
 
+PRECISIONS = ("fp32", "bf16")
+
 # Keys a stage reads from its own training section besides TrainConfig's (where it reads them).
 STAGE_KEYS = {"abstain_sft": ("abstain_bce_weight",)}   # train/recipes.py abstain_sft: the head's BCE weight
 
@@ -42,7 +44,8 @@ class TrainConfig:
     eval_batches: int = 8
     ckpt_every: int = 100      # resume checkpoint cadence (steps)
     seed: int = 0
-    compile: bool = False      # torch.compile on CUDA only
+    compile: bool = False      # torch.compile the model (any device: inductor's CPU backend needs gcc)
+    precision: str = "fp32"    # fp32 | bf16 (bf16 autocast around forward + loss, any device; weights stay fp32)
     name: str = "train"        # stage name, used in messages
 
     @classmethod
@@ -93,9 +96,19 @@ class TrainConfig:
                 bad(key, "must be in [0, 1)")
         if self.batch_size % self.grad_accum:
             bad("batch_size", f"must be divisible by grad_accum={self.grad_accum}")
+        if not isinstance(self.compile, bool):
+            bad("compile", "must be true or false")
+        if self.precision not in PRECISIONS:
+            bad("precision", f"must be one of {', '.join(PRECISIONS)}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Every field, except `precision` at its default fp32: it was added after the committed tiny
+        run, whose models carry this dict in their config.json metadata (and so in their DVC hashes);
+        leaving the default out keeps those folders byte-identical."""
+        d = asdict(self)
+        if d["precision"] == "fp32":
+            del d["precision"]
+        return d
 
 
 TRAINABLE = ("all", "router", "all_but_router")

@@ -11,8 +11,15 @@
   `lb_weight` x the router load-balance loss.
 - `eval_fn(model) -> {name: float}` runs every `eval_every` steps and at the end (rank 0 value
   is averaged over ranks).
-- AdamW + warmup/cosine (tilelli.train.optim), gradient accumulation, clipping; bf16 autocast
-  and optional torch.compile on CUDA, fp32 on CPU; DDP under torchrun (tilelli.train.dist).
+- AdamW + warmup/cosine (tilelli.train.optim), gradient accumulation, clipping; DDP under torchrun
+  (tilelli.train.dist). `cfg.compile` (torch.compile) and `cfg.precision` (fp32 | bf16 autocast)
+  come from params and mean the same on every device: the paper profile turns both on, and the CPU
+  preflight (conf/profile/preflight.yaml) runs that very path on inductor's CPU backend and CPU
+  autocast; the tiny profile leaves both off (fp32 eager, its pinned numerics). Before, both were
+  applied on CUDA only, so the paper path had never run before it met a GPU. bf16 on CPU with the
+  pinned numerics is refused (one line): measured on a 2-core AVX-512 VM, a paper-size step took 17 s
+  pinned (oneDNN off) against 0.6 s native, and the compiled vanilla model's bf16 attention
+  (inductor's SDPA kernel) fails under ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU.
 - Resume: a checkpoint every `ckpt_every` steps in `state_dir` (tilelli.train.state); on the
   next call with the same fingerprint the run continues and ends with the same weights as an
   uninterrupted run. A finished run saves `out_dir` atomically and deletes its state.
@@ -33,6 +40,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from tilelli import numerics
 from tilelli.io import write_text
 from tilelli.model.quantities import bits_per_byte, nll_sum
 from tilelli.stage import log, quiet
@@ -93,6 +101,10 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
         from tilelli.errors import TilelliError
         raise TilelliError(f"params.yaml: {cfg.name}.batch_size={cfg.batch_size} does not divide into "
                            f"grad_accum={cfg.grad_accum} x {dist.world} processes")
+    if cfg.precision == "bf16" and device.type == "cpu" and numerics.pinned():
+        from tilelli.errors import TilelliError
+        raise TilelliError(f"params.yaml: {cfg.name}.precision=bf16 on CPU needs deterministic: false (the pinned "
+                           f"numerics run bf16 ~28x slower, and compiled bf16 attention fails on AVX-512 CPUs)")
     torch.manual_seed(cfg.seed)
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
@@ -102,13 +114,11 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
     if resumed and dist.main:
         log(f"[{cfg.name}] resuming from step {start}/{cfg.steps} ({state_dir})")
 
-    net = model
-    if device.type == "cuda" and cfg.compile:
-        net = torch.compile(net)
+    net = torch.compile(model) if cfg.compile else model
     if dist.world > 1:
         net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None,
                                       find_unused_parameters=True)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
                 else contextlib.nullcontext())
 
     tokens_per_step = cfg.batch_size * cfg.seq_len
