@@ -52,9 +52,9 @@ def test_preflight_differs_from_paper_only_in_allowed_keys(tmp_path):
     assert pre["data"]["source"] == "builtin" and pre["device"] == "cpu"
 
 
-def test_precision_is_validated_and_fp32_leaves_the_recorded_config_as_before():
+def test_precision_is_validated_and_recorded():
     base = {"steps": 2, "batch_size": 2, "seq_len": 8, "lr": 0.001}
-    assert "precision" not in TrainConfig.from_params(base, "pretrain").as_dict()    # tiny models' metadata unchanged
+    assert TrainConfig.from_params(base, "pretrain").as_dict()["precision"] == "fp32"    # recorded in every model's metadata
     assert TrainConfig.from_params({**base, "precision": "bf16"}, "pretrain").as_dict()["precision"] == "bf16"
     with pytest.raises(TilelliError, match=r"^params.yaml: pretrain.precision='fp16': must be one of fp32, bf16$"):
         TrainConfig.from_params({**base, "precision": "fp16"}, "pretrain")

@@ -102,13 +102,7 @@ class TrainConfig:
             bad("precision", f"must be one of {', '.join(PRECISIONS)}")
 
     def as_dict(self) -> dict:
-        """Every field, except `precision` at its default fp32: it was added after the committed tiny
-        run, whose models carry this dict in their config.json metadata (and so in their DVC hashes);
-        leaving the default out keeps those folders byte-identical."""
-        d = asdict(self)
-        if d["precision"] == "fp32":
-            del d["precision"]
-        return d
+        return asdict(self)
 
 
 TRAINABLE = ("all", "router", "all_but_router")
