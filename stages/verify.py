@@ -22,7 +22,7 @@ metrics/by_seed/) may move without any change: it is logged HARDWARE-SENSITIVE a
 A verdict every seed agrees on that moves still fails, as does any move on the committed floats.
 
 Preflight (params `profile: preflight`, conf/profile/preflight.yaml: the paper profile cut to a few
-steps on CPU): the profile itself tells verify. Its verdicts mean nothing after 4 training steps, so
+steps on CPU): the profile itself tells verify (study.PREFLIGHT_OF maps it to `paper`). Its verdicts mean nothing after 4 training steps, so
 none is judged; verify evaluates every claim against the PAPER expectations (a claim without one is
 an error, as for any profile), writes the table and metrics/claims.json as usual, and exits 1 only
 when a metric a claim needs is MISSING: the preflight proves that every stage ran and wrote every
@@ -31,16 +31,14 @@ metric the paper run's verdicts will read.
 import sys
 
 from tilelli.errors import TilelliError
-from tilelli import study
-from tilelli.eval.claims import (MISSING, add_seed_verdicts, claims_json, claims_markdown, fragile_claims, headline,
-                                 load_claims, mismatches, verify_claims)
+from tilelli.eval.claims import (MISSING, claims_json, claims_markdown, fragile_claims, headline, judge_study,
+                                 load_claims, mismatches)
 from tilelli.io import write_json, write_text
 from tilelli.params import changed_from_profile, describe_keys
 from tilelli.provenance import committed_json, provenance, provenance_markdown
 from tilelli.stage import log, run
 
 CLAIMS = "claims.yaml"
-PREFLIGHT_OF = {"preflight": "paper"}   # a preflight profile -> the profile whose expectations it checks
 METRICS_ROOT = "."  # metric refs in claims.yaml are relative to the repository root
 
 
@@ -48,18 +46,20 @@ def main(params: dict) -> None:
     profile = params.get("profile")
     if not profile:
         raise TilelliError("params.yaml: missing top-level 'profile' (tiny | paper)")
-    claims = load_claims(CLAIMS)
-    if profile in PREFLIGHT_OF:
-        return preflight(params, claims, profile, PREFLIGHT_OF[profile])
-    results = verify_claims(claims, METRICS_ROOT, profile)
-    add_seed_verdicts(results, claims, {s: study.seed_metrics_root(s) for s in study.study_seeds(params)}, profile)
+    results, of = judge_study(load_claims(CLAIMS), params, METRICS_ROOT)
+    judged = of == profile   # a preflight profile (study.PREFLIGHT_OF) is checked against `of`, never judged
     changed = changed_from_profile(params)
     prov = provenance(params_changed=changed)
     numerics = prov["numerics"]
-    header = provenance_markdown(prov)
-    write_text("results/claims.md", claims_markdown(results, profile, header))
-    write_json("metrics/claims.json", {**claims_json(results, profile), "params_as_committed": not changed,
-                                       "numerics": {k: numerics[k] for k in ("fingerprint", "committed", "same_floats")}})
+    title = profile if judged else f"{profile}: {of} expectations, verdicts not judged"
+    write_text("results/claims.md", claims_markdown(results, title, provenance_markdown(prov)))
+    record = {**claims_json(results, of), "params_as_committed": not changed,
+              "numerics": {k: numerics[k] for k in ("fingerprint", "committed", "same_floats")}}
+    if not judged:
+        record.update(profile=profile, verdicts_judged=False)
+    write_json("metrics/claims.json", record)
+    if not judged:
+        return preflight(results, profile, of)
     for r in results:
         log(f"[verify] {r.word():<15} (expected {r.word(r.expected)}) {r.id}")
     log(f"[verify] {headline(results, profile)}")
@@ -92,13 +92,9 @@ def main(params: dict) -> None:
         sys.exit(1)
 
 
-def preflight(params: dict, claims: list[dict], profile: str, of: str) -> None:
-    """Every claim has an expectation for `of` and every metric it reads exists; verdicts not judged."""
-    results = verify_claims(claims, METRICS_ROOT, of)
-    add_seed_verdicts(results, claims, {s: study.seed_metrics_root(s) for s in study.study_seeds(params)}, of)
-    header = provenance_markdown(provenance(params_changed=changed_from_profile(params)))
-    write_text("results/claims.md", claims_markdown(results, f"{profile}: {of} expectations, verdicts not judged", header))
-    write_json("metrics/claims.json", {**claims_json(results, of), "profile": profile, "verdicts_judged": False})
+def preflight(results: list, profile: str, of: str) -> None:
+    """A preflight's check: every claim has an expectation for `of` (judge_study raises otherwise)
+    and every metric it reads exists; the verdicts themselves are not judged."""
     for r in results:
         log(f"[verify] {r.word():<15} (not judged: {profile}) {r.id}")
     missing = [line for line in mismatches(results) if ": metric missing: " in line]

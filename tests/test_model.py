@@ -123,6 +123,29 @@ def test_loss_ignores_masked_targets(tiny_models):
     torch.testing.assert_close(out.loss, expected)
     all_masked = lm(x, torch.full_like(x, -100)).loss
     assert all_masked.item() == 0.0
+    all_masked.backward()                       # a gradient path, all zeros, no NaN
+    assert lm.embed.weight.grad is not None and not lm.embed.weight.grad.any()
+    lm.zero_grad(set_to_none=True)
+
+
+def test_loss_is_bit_identical_to_the_mean_reduction(tiny_models):
+    """lm.forward computes the masked mean as sum / count (no data-dependent branch, so no graph
+    break under compile): loss and gradient equal reduction="mean" bit for bit, so the committed
+    models did not move when the branch went."""
+    lm = tiny_models["tilelli-lite-fp32-tiny"]
+    g = torch.Generator().manual_seed(3)
+    for masked in (0, 5, 15):
+        x = torch.randint(0, 256, (3, 16), generator=g)
+        y = x.clone()
+        y[:, :masked] = -100
+        out = lm(x, y)
+        out.logits.retain_grad()
+        out.loss.backward()
+        logits = out.logits.detach().requires_grad_()
+        ref = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), y.reshape(-1), ignore_index=-100)
+        ref_grad, = torch.autograd.grad(ref, logits)
+        assert torch.equal(out.loss.detach(), ref.detach()) and torch.equal(out.logits.grad, ref_grad)
+        lm.zero_grad(set_to_none=True)
 
 
 def test_load_balance_loss_bounds():

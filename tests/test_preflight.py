@@ -119,8 +119,21 @@ def test_verify_in_preflight_mode_fails_on_a_missing_metric_naming_it(tmp_path, 
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(TilelliError, match=r"^preflight: \d+ claim\(s\) miss a metric the paper run needs; first: "):
-        verify.preflight({"profile": "preflight", "seeds": [0]}, verify.load_claims("claims.yaml"), "preflight", "paper")
+        verify.main({"profile": "preflight", "seeds": [0]})
     assert yaml.safe_load((tmp_path / "metrics" / "claims.json").read_text())["verdicts_judged"] is False
+
+
+def test_the_paper_renders_under_the_preflight_profile_with_the_paper_expectations(tmp_path, monkeypatch):
+    """The paper stage read the claims with the active profile and failed the preflight at its last
+    stage ("claim ... has no expected verdict for profile 'preflight'"); it now takes verify's
+    judgement (eval.claims.judge_study), which maps a preflight to the paper expectations."""
+    from tilelli.eval.paper import render
+
+    params = {**_composed(tmp_path, "preflight"), "seeds": _composed(tmp_path, "tiny")["seeds"]}
+    monkeypatch.chdir(ROOT)
+    text = render(params)   # the committed (tiny) metrics: numbers differ, every section renders
+    assert "preflight: every claim read against the paper expectations, verdicts not judged" in text
+    assert "expected verdict for the paper profile is pre-registered" in text
 
 
 def test_a_broken_paper_key_fails_the_preflight_with_one_line_naming_the_stage(tmp_path):

@@ -25,8 +25,7 @@ def verify(monkeypatch, chdir_tmp, capsys):
 
     def run(results, same_floats, committed_claims=None):
         monkeypatch.setattr(v, "load_claims", lambda path: [])
-        monkeypatch.setattr(v, "verify_claims", lambda claims, root, profile: results)
-        monkeypatch.setattr(v, "add_seed_verdicts", lambda *a: None)
+        monkeypatch.setattr(v, "judge_study", lambda claims, params, root: (results, params["profile"]))
         monkeypatch.setattr(v, "changed_from_profile", lambda params: [])
         monkeypatch.setattr(v, "provenance", lambda **k: {"numerics": {
             "fingerprint": "here", "committed": "here" if same_floats else "there", "same_floats": same_floats}})

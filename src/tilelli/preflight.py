@@ -43,8 +43,8 @@ from collections import deque
 from pathlib import Path
 
 from tilelli.errors import TilelliError
-
-PROFILE = "preflight"
+from tilelli.provenance import git
+from tilelli.study import PREFLIGHT as PROFILE
 FAILED = re.compile(r"failed to reproduce '([^']+)'")
 
 
@@ -52,17 +52,10 @@ class StepFailed(TilelliError):
     """A preflight step failed; str() is the one line to print."""
 
 
-def _git(root: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    if out.returncode:
-        raise TilelliError(f"git {' '.join(args)} failed in {root}: {out.stderr.strip().splitlines()[-1:]}")
-    return out.stdout
-
-
 def copy_tree(root: Path, dest: Path) -> int:
     """Copy git-tracked and untracked-but-not-ignored files of `root` into `dest` (the tree a fresh
     clone plus local edits would have; no .venv, data/ outputs, DVC cache or checkpoints)."""
-    names = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    names = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", check=True).split("\0")
     n = 0
     for name in filter(None, dict.fromkeys(names)):
         src = root / name
@@ -149,7 +142,7 @@ def preflight(root: Path, *, targets: list[str], overrides: list[str], scratch_d
         for args in (["init", "-q"], ["add", "-A"],
                      ["-c", "user.name=preflight", "-c", "user.email=preflight@localhost",
                       "commit", "-q", "--no-verify", "-m", "preflight copy"]):
-            _git(scratch, *args)
+            git(scratch, *args, check=True)
         print(f"preflight: {n} files copied to {scratch}", file=sys.stderr, flush=True)
         try:
             compose([f"profile={PROFILE}", *overrides], scratch / "params.yaml", scratch / "conf")
@@ -213,25 +206,27 @@ def check_resume(params: dict) -> str:
     # is what is checked here, so the order is fixed.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory(prefix="preflight-resume-") as tmp:
-        for name, stop_at in (("straight", None), ("resumed", 2)):
-            kw = dict(out_dir=f"{tmp}/{name}/out", state_dir=f"{tmp}/{name}/state",
-                      log_dir=f"{tmp}/{name}/log", device="cpu")
-            model = TilelliLM.from_config(params["model"]["name"], seed=0)
-            if stop_at is not None:
-                try:
-                    train(model, cfg, lambda *a: batch_fn(*a, stop_at=stop_at), lm_loss, **kw)
-                except _Interrupt:
-                    pass
-                else:
-                    raise TilelliError("resume check: the interrupted run was not interrupted")
-                if not (Path(kw["state_dir"]) / "state.json").is_file():
-                    raise TilelliError("resume check: no checkpoint was written at step 2")
+    try:
+        with tempfile.TemporaryDirectory(prefix="preflight-resume-") as tmp:
+            for name, stop_at in (("straight", None), ("resumed", 2)):
+                kw = dict(out_dir=f"{tmp}/{name}/out", state_dir=f"{tmp}/{name}/state",
+                          log_dir=f"{tmp}/{name}/log", device="cpu")
                 model = TilelliLM.from_config(params["model"]["name"], seed=0)
-            summary = train(model, cfg, batch_fn, lm_loss, **kw)
-            runs[name] = TilelliLM.from_pretrained(kw["out_dir"]).state_dict()
-        resumed_from = summary["timing"]["resumed_from"]
-    torch.set_num_threads(threads)
+                if stop_at is not None:
+                    try:
+                        train(model, cfg, lambda *a: batch_fn(*a, stop_at=stop_at), lm_loss, **kw)
+                    except _Interrupt:
+                        pass
+                    else:
+                        raise TilelliError("resume check: the interrupted run was not interrupted")
+                    if not (Path(kw["state_dir"]) / "state.json").is_file():
+                        raise TilelliError("resume check: no checkpoint was written at step 2")
+                    model = TilelliLM.from_config(params["model"]["name"], seed=0)
+                summary = train(model, cfg, batch_fn, lm_loss, **kw)
+                runs[name] = TilelliLM.from_pretrained(kw["out_dir"]).state_dict()
+            resumed_from = summary["timing"]["resumed_from"]
+    finally:
+        torch.set_num_threads(threads)
     if resumed_from != 2:
         raise TilelliError(f"resume check: the second call resumed from step {resumed_from}, expected 2")
     differ = [k for k in runs["straight"] if not torch.equal(runs["straight"][k], runs["resumed"][k])]
@@ -310,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         run(lambda params: checks())
         return
     try:
-        root = Path(_git(Path.cwd(), "rev-parse", "--show-toplevel").strip())
+        root = Path(git(Path.cwd(), "rev-parse", "--show-toplevel", check=True).strip())
         line = preflight(root, targets=args.target, overrides=args.override, scratch_dir=args.dir,
                          keep=args.keep, skip_checks=args.skip_checks, bin_dir=args.bin_dir)
     except TilelliError as e:

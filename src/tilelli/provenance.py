@@ -29,6 +29,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from tilelli.errors import TilelliError
 from tilelli.params import describe_keys
 
 RESULT_PATHS = ("src", "stages", "conf", "params.yaml", "claims.yaml", "dvc.yaml")
@@ -36,11 +37,17 @@ TIMING_DIR = "metrics/timing"
 NUMERICS = "metrics/numerics.json"      # stages/numerics.py: this machine's fingerprint and settings
 
 
-def _git(root: Path, *args: str) -> str | None:
+def git(root: Path, *args: str, check: bool = False) -> str | None:
+    """`git -C root args...`'s stdout; on failure None, or with check=True a TilelliError naming the
+    command and git's last error line (provenance tolerates no git; the preflight needs it)."""
     try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        if check:
+            raise TilelliError(f"git {' '.join(args)} failed in {root}: {e}") from None
         return None
+    if out.returncode and check:
+        raise TilelliError(f"git {' '.join(args)} failed in {root}: {out.stderr.strip().splitlines()[-1:]}")
     return out.stdout if out.returncode == 0 else None
 
 
@@ -79,7 +86,7 @@ def device_and_threads() -> tuple[str, int | None]:
 
 def committed_text(rel: str, root: str | os.PathLike = ".") -> str | None:
     """The file `rel` as committed at git HEAD (None outside git, or where HEAD lacks it)."""
-    return _git(Path(root), "show", f"HEAD:{rel}")
+    return git(Path(root), "show", f"HEAD:{rel}")
 
 
 def committed_json(rel: str, root: str | os.PathLike = ".") -> dict | None:
@@ -126,8 +133,8 @@ def provenance(root: str | os.PathLike = ".", timing_dir: str | os.PathLike | No
     """params_changed: keys where params.yaml differs from its profile as committed
     (tilelli.params.changed_from_profile; [] = the committed study, None = not checked)."""
     root = Path(root)
-    commit = _git(root, "rev-parse", "HEAD")
-    status = _git(root, "status", "--porcelain", "--", *RESULT_PATHS)
+    commit = git(root, "rev-parse", "HEAD")
+    status = git(root, "status", "--porcelain", "--", *RESULT_PATHS)
     device, threads = device_and_threads()
     wall, runs = training_wall_time(root / TIMING_DIR if timing_dir is None else timing_dir)
     return {

@@ -17,6 +17,7 @@ never from a directory glob (a removed sweep entry leaves its old files on disk)
     ab_runs(params)         [(arm, seed), ...]  (the A/B's own seeds, params ab.seeds)
     ab_plan(params)         params ab, checked (ABPlan); sweep_run / final_run: the A/B's run names
     chosen_lr(params, arm)  the arm's lr from metrics/ab_lr.json (written by tilelli.eval.ab_report)
+    expectations_of(profile) the profile whose pre-registered verdicts apply (a preflight: its target's)
 
 A seed is a whole replication: seed s trains its own base chain (pretrain, chat SFT and abstain
 SFT with seed s for init and data order), and metacog/<variant>-s<s> and splice/<main>-s<s> are
@@ -129,6 +130,18 @@ def check_seed(params: dict, seed: int) -> int:
     if seed not in study_seeds(params):
         raise TilelliError(f"seed {seed} is not in params.yaml seeds {study_seeds(params)}")
     return seed
+
+
+# A preflight profile runs another profile's whole DAG cut to a few steps (conf/profile/preflight.yaml
+# runs paper's): its claims are read against that profile's expectations and never judged.
+PREFLIGHT = "preflight"
+PREFLIGHT_OF = {PREFLIGHT: "paper"}
+
+
+def expectations_of(profile: str) -> str:
+    """The profile whose expected verdicts (claims.yaml `expected`) the active profile is checked
+    against: itself, or for a preflight profile the profile it preflights (verify and the paper)."""
+    return PREFLIGHT_OF.get(profile, profile)
 
 
 SEED_METRICS = "metrics/by_seed"   # per-seed metric roots: each seed's study alone (verdict stability)

@@ -63,6 +63,7 @@ from pathlib import Path
 
 import yaml
 
+from tilelli import study
 from tilelli.errors import TilelliError
 from tilelli.eval.stats import tost_welch, welch_test
 from tilelli.io import is_number, read_json
@@ -466,6 +467,16 @@ def verify_claims(claims: list[dict], metrics_root, profile: str) -> list[ClaimR
         results.append(ClaimResult(c["id"], c["statement"], c["kind"], str(c["published"]), c["rule"],
                                    str(c["why"]), evidence, verdict, exp["verdict"], str(exp["reason"])))
     return results
+
+
+def judge_study(claims: list[dict], params: dict, metrics_root=".") -> tuple[list[ClaimResult], str]:
+    """The one judgement of the study's claims, read by verify (results/claims.md, metrics/claims.json)
+    and the paper: every claim on the pooled metrics, and again on each seed's alone (by_seed),
+    against the expectations of study.expectations_of(params profile); returns (results, that profile)."""
+    of = study.expectations_of(params["profile"])
+    results = verify_claims(claims, metrics_root, of)
+    add_seed_verdicts(results, claims, {s: study.seed_metrics_root(s) for s in study.study_seeds(params)}, of)
+    return results, of
 
 
 def add_seed_verdicts(results: list[ClaimResult], claims: list[dict], seed_roots: dict, profile: str) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 
-from tilelli.eval.claims import add_seed_verdicts, claims_table, headline, load_claims, verify_claims
+from tilelli.eval.claims import claims_table, headline, judge_study, load_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
 from tilelli.eval.tables import auroc_cell, auroc_table, familiarity_section, fmt, md_table
 from tilelli.io import read_json
-from tilelli.study import (BASE_CHAIN, base_step, metacog_variants, ranked_variants, seed_metrics_root,
+from tilelli.study import (BASE_CHAIN, base_step, metacog_variants, ranked_variants,
                            study_seeds, weight0_variant)
 
 METRICS = {"auroc": "metrics/auroc.json", "behaviour": "metrics/behaviour.json", "shift": "metrics/router_shift.json",
@@ -160,9 +160,10 @@ def render(params: dict, claims_path: str = "claims.yaml", header: str = "") -> 
     m = {k: read_json(p) for k, p in METRICS.items()}
     auroc, beh, shift, ab, manifest = m["auroc"], m["behaviour"], m["shift"], m["ab"], m["manifest"]
     claims = load_claims(claims_path)
-    own = verify_claims(claims, ".", profile)
-    # the same "each seed alone" column as results/claims.md (stages/verify.py)
-    add_seed_verdicts(own, claims, {s: seed_metrics_root(s) for s in study_seeds(params)}, profile)
+    own, of = judge_study(claims, params)   # verify's judgement, "each seed alone" column included
+    verdicts = (f"**{headline(own, profile)}.**" if of == profile else
+                f"**{profile}: every claim read against the {of} expectations, verdicts not judged "
+                f"(a few training steps); {headline(own, of)}.**")
     gates = _get(beh, "groups", "v4", "gates") or {}
     mc = params["metacog"]
     n4 = shift.get("n4") or {}
@@ -258,9 +259,9 @@ below the router still moves); paired by seed (same seed and start), difference 
 {ab_section(ab)}
 ## 5. Claims: this run against the published study
 
-**{headline(own, profile)}.** Each claim has one rule taken from the publication (the same for
+{verdicts} Each claim has one rule taken from the publication (the same for
 every profile); the verdict compares this run's 95% CI with the rule's boundary, and the
-expected verdict for the {profile} profile is pre-registered in `claims.yaml` with its reason.
+expected verdict for the {of} profile is pre-registered in `claims.yaml` with its reason.
 A NOT REPRODUCED at tiny scale is a finding about the tiny setting, not evidence against the
 published one; `dvc exp run -S profile=paper` runs the same code at the published scale.
 
