@@ -3,7 +3,7 @@
     python -m stages.abstain_sft --seed 0
 
 Trains on chat pairs plus unanswerable questions whose target is the abstain template. The
-abstain head can be fitted by BCE at the last prompt byte (abstain_sft.abstain_bce_weight); the
+abstain head can be fitted by BCE at the last prompt byte (abstain_sft.bce_weight); the
 default 0 leaves it unfitted, as in the published v4 (its abstain_p AUROC was 0.50).
 Reads params `abstain_sft`, `sft`, `seeds`, `device`; data/sft/{chat,abstain}_{train,valid}.jsonl.
 Writes models/base/v4-s<seed>, plots/train/base/v4-s<seed>/{train,eval}.csv,

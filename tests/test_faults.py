@@ -54,7 +54,7 @@ def _one_line(err: str) -> str:
 @pytest.mark.parametrize("section,typo,nearest", [
     ("pretrain", "warmup_steps", "warmup"),
     ("chat_sft", "batchsize", "batch_size"),
-    ("abstain_sft", "abstain_bce_weigth", "abstain_bce_weight"),   # the stage's own extra key is valid
+    ("abstain_sft", "bce_weigth", "bce_weight"),   # the stage's own extra key is valid
     ("metacog.train", "eval_evry", "eval_every"),
     ("ab.train", "seqlen", "seq_len"),
 ])
@@ -82,10 +82,10 @@ def test_a_recipe_override_typo_and_a_bad_extra_key_are_one_line():
     with pytest.raises(TilelliError, match=r"^params.yaml: metacog.recipes.v5.train.step: unknown key; "
                                            r"did you mean steps\?$"):
         MetacogRecipe.from_params(m, "v5")
-    with pytest.raises(TilelliError, match=r"abstain_sft.abstain_bce_weight='x': must be a number >= 0"):
-        TrainConfig.from_params({**BASE["abstain_sft"], "abstain_bce_weight": "x"}, "abstain_sft")
-    with pytest.raises(TilelliError, match="pretrain.abstain_bce_weight: unknown key"):   # only abstain_sft reads it
-        TrainConfig.from_params({**BASE["pretrain"], "abstain_bce_weight": 1.0}, "pretrain")
+    with pytest.raises(TilelliError, match=r"abstain_sft.bce_weight='x': must be a number >= 0"):
+        TrainConfig.from_params({**BASE["abstain_sft"], "bce_weight": "x"}, "abstain_sft")
+    with pytest.raises(TilelliError, match="pretrain.bce_weight: unknown key"):   # only abstain_sft reads it
+        TrainConfig.from_params({**BASE["pretrain"], "bce_weight": 1.0}, "pretrain")
 
 
 @pytest.mark.parametrize("value,needle", [("abc", "pretrain.steps='abc': must be a positive integer"),

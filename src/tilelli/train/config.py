@@ -13,7 +13,7 @@ from tilelli.errors import TilelliError
 PRECISIONS = ("fp32", "bf16")
 
 # Keys a stage reads from its own training section besides TrainConfig's (where it reads them).
-STAGE_KEYS = {"abstain_sft": ("abstain_bce_weight",)}   # train/recipes.py abstain_sft: the head's BCE weight
+STAGE_KEYS = {"abstain_sft": ("bce_weight",)}   # train/recipes.py abstain_sft: the head's BCE weight
 
 
 def reject_unknown(keys, valid, where: str) -> None:

@@ -120,7 +120,7 @@ def chat_sft(params: dict, seed: int) -> dict:
 
 
 def abstain_sft(params: dict, seed: int) -> dict:
-    weight = float(param(params, "abstain_sft").get("abstain_bce_weight", 0.0))
+    weight = float(param(params, "abstain_sft").get("bce_weight", 0.0))
     return sft(params, "abstain_sft", seed, ["chat", "abstain"], loss_fn=AbstainLoss(weight))
 
 
