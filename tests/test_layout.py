@@ -152,3 +152,29 @@ def test_every_stage_command_in_the_repo_names_a_stage_and_its_flags():
         elif flag and f'"{flag}"' not in script.read_text(encoding="utf-8"):
             wrong.append(f"{where}: stages.{stage} has no flag {flag}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_dvc_artifacts_declare_every_model_family_and_every_model_is_in_one():
+    """dvc.yaml `artifacts:` (DVC's model registry) has one artifact of type model per family in
+    study.MODEL_FAMILIES, at models/<family>; every model the study trains or grafts is named
+    <family>/..., and every model directory dvc.yaml writes lies under a declared artifact."""
+    import yaml
+    from dvc.repo.artifacts import check_name_format
+
+    from tilelli import study
+
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    arts = dvc["artifacts"]
+    assert sorted(a["path"] for a in arts.values()) == sorted(f"models/{f}" for f in study.MODEL_FAMILIES)
+    for name, a in arts.items():
+        check_name_format(name)
+        assert a["type"] == "model" and a.get("desc") and a.get("labels"), name
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    names = [*study.probe_models(params), *(m for _, _, m in study.base_chain(0))]
+    plan = study.ab_plan(params)
+    names += [study.final_run(arm, seed) for arm, seed in study.ab_runs(params)]
+    names += [study.sweep_run(arm, lr) for arm in study.ARMS for lr in plan.lrs]
+    assert all(n.split("/")[0] in study.MODEL_FAMILIES for n in names), names
+    outs = [o if isinstance(o, str) else next(iter(o)) for st in dvc["stages"].values() for o in st.get("outs", [])]
+    models = [o for o in outs if o.startswith("models/")]
+    assert models and all(o.split("/")[1] in study.MODEL_FAMILIES for o in models), models

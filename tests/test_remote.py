@@ -5,6 +5,7 @@ random tilelli-lite-fp32-tiny (1.0M parameters). Every step is the command a col
     dvc repro; dvc remote add -d store DIR; dvc push --run-cache
     git clone; dvc pull; dvc status (nothing to re-run); dvc repro (nothing runs); tilelli chat
     git clone; dvc repro --pull (restores from the remote instead of running)
+    git tag -a <artifact>@v0.1.0; dvc artifacts get (the model registry, from the remote)
 """
 import hashlib
 import os
@@ -21,6 +22,10 @@ DVC_YAML = """stages:
     cmd: python build.py
     deps: [build.py]
     outs: [models/m]
+artifacts:
+  tilelli-demo:
+    path: models
+    type: model
 """
 
 
@@ -69,6 +74,12 @@ def test_push_then_pull_into_a_clone_needs_no_rerun_and_chats(tmp_path):
     chat = subprocess.run([str(BIN / "tilelli"), "chat", "--model", "models/m", "--max-new", "12", "hi"],
                           cwd=clone, env=_env(), capture_output=True, text=True, timeout=120)
     assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr
+
+    # DVC's model registry (dvc.yaml `artifacts:`, as the project declares its model families):
+    # a version is an annotated tag <name>@v<semver>; `dvc artifacts get` fetches it from the remote.
+    sh(proj, "git", "tag", "-a", "tilelli-demo@v0.1.0", "-m", "Registering artifact tilelli-demo version v0.1.0")
+    sh(tmp_path, dvc, "artifacts", "get", str(proj), "tilelli-demo", "-o", "got")
+    assert digest(tmp_path / "got" / "m") == built
 
     fresh = tmp_path / "fresh"                                             # `dvc repro --pull`
     sh(tmp_path, "git", "clone", "-q", str(proj), str(fresh))

@@ -40,9 +40,15 @@ BASE_CHAIN = (("pretrain", "pretrain"), ("chat_sft", "chat"), ("abstain_sft", "v
 BASE_GROUP = "v4"   # the probe group (metrics/auroc.json groups.v4) of every seed's base/v4-s<seed>
 
 
+# The model families: every model name is <family>/<run> and lives in models/<family>/<run>
+# (dvc.yaml declares each family as an artifact of type model; tests/test_layout.py checks both).
+MODEL_FAMILIES = ("base", "metacog", "splice", "ab")
+BASE, METACOG, SPLICE, AB = MODEL_FAMILIES
+
+
 def base_dir(model: str, seed: int) -> str:
     """models/<this>: base/pretrain-s<seed>, base/chat-s<seed>, base/v4-s<seed>."""
-    return f"base/{model}-s{seed}"
+    return f"{BASE}/{model}-s{seed}"
 
 
 def v4_dir(seed: int) -> str:
@@ -67,11 +73,11 @@ def base_step(stage: str, seed: int) -> tuple[str | None, str]:
 
 
 def variant_dir(variant: str, seed: int) -> str:
-    return f"metacog/{variant}-s{seed}"
+    return f"{METACOG}/{variant}-s{seed}"
 
 
 def splice_dir(main: str, seed: int) -> str:
-    return f"splice/{main}-s{seed}"
+    return f"{SPLICE}/{main}-s{seed}"
 
 
 def metacog_variants(params: dict) -> list[str]:
@@ -223,11 +229,11 @@ def lr_tag(lr: float) -> str:
 
 
 def sweep_run(arm: str, lr: float) -> str:
-    return f"ab/sweep/{arm}-lr{lr_tag(lr)}"
+    return f"{AB}/sweep/{arm}-lr{lr_tag(lr)}"
 
 
 def final_run(arm: str, seed: int) -> str:
-    return f"ab/{arm}-s{seed}"
+    return f"{AB}/{arm}-s{seed}"
 
 
 @dataclass(frozen=True)
