@@ -51,8 +51,7 @@ def main(params: dict) -> None:
     changed = changed_from_profile(params)
     prov = provenance(params_changed=changed)
     numerics = prov["numerics"]
-    title = profile if judged else f"{profile}: {of} expectations, verdicts not judged"
-    write_text("results/claims.md", claims_markdown(results, title, provenance_markdown(prov)))
+    write_text("results/claims.md", claims_markdown(results, profile, provenance_markdown(prov), judged_as=of))
     record = {**claims_json(results, of), "params_as_committed": not changed,
               "numerics": {k: numerics[k] for k in ("fingerprint", "committed", "same_floats")}}
     if not judged:

@@ -121,6 +121,9 @@ def test_verify_in_preflight_mode_fails_on_a_missing_metric_naming_it(tmp_path, 
     with pytest.raises(TilelliError, match=r"^preflight: \d+ claim\(s\) miss a metric the paper run needs; first: "):
         verify.main({"profile": "preflight", "seeds": [0]})
     assert yaml.safe_load((tmp_path / "metrics" / "claims.json").read_text())["verdicts_judged"] is False
+    md = (tmp_path / "results" / "claims.md").read_text()
+    assert md.startswith("# Claim verdicts (preflight profile: paper expectations, verdicts not judged)")
+    assert "**not judged (preflight: a few training steps); against the paper expectations: paper: " in md
 
 
 def test_the_paper_renders_under_the_preflight_profile_with_the_paper_expectations(tmp_path, monkeypatch):

@@ -90,9 +90,11 @@ def _env(scratch: Path, inductor_cache: Path, bin_dir: Path | None = None) -> di
     return env
 
 
-def _stream(cmd: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[int, list[str]]:
-    """Run `cmd`, echo its output, keep it in `log_path`; returns (exit code, the last 400 lines)."""
+def _stream(cmd: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[int, list[str], int]:
+    """Run `cmd`, echo its output, keep it in `log_path`; returns (exit code, the last 400 lines,
+    the number of DVC "Running stage" lines in the whole output)."""
     tail: deque[str] = deque(maxlen=400)
+    stages = 0
     with open(log_path, "a", encoding="utf-8") as log, subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace", bufsize=1) as proc:
@@ -100,7 +102,8 @@ def _stream(cmd: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[int, 
             sys.stderr.write(line)
             log.write(line)
             tail.append(line.rstrip("\n"))
-    return proc.returncode, list(tail)
+            stages += line.startswith("Running stage '")
+    return proc.returncode, list(tail), stages
 
 
 def _error_line(lines: list[str]) -> str:
@@ -116,13 +119,13 @@ def _error_line(lines: list[str]) -> str:
 def reproduce(scratch: Path, env: dict, targets: list[str], log_path: Path) -> int:
     """`dvc repro [targets]` in the copy; returns the number of stages run, or raises StepFailed
     naming the stage DVC reports as failed (`ERROR: failed to reproduce '<stage>'`)."""
-    code, lines = _stream([sys.executable, "-m", "dvc", "repro", *targets], scratch, env, log_path)
+    code, lines, stages = _stream([sys.executable, "-m", "dvc", "repro", *targets], scratch, env, log_path)
     if code:
         stage = next((m.group(1) for line in reversed(lines) for m in [FAILED.search(line)] if m), None)
         running = [m.group(1) for line in lines for m in [re.search(r"Running stage '([^']+)'", line)] if m]
         stage = stage or (running[-1] if running else "dvc repro")
         raise StepFailed(f"stage '{stage}' failed: {_error_line(lines)}")
-    return sum(1 for line in lines if "Running stage '" in line)
+    return stages
 
 
 def preflight(root: Path, *, targets: list[str], overrides: list[str], scratch_dir: Path | None,
@@ -150,7 +153,7 @@ def preflight(root: Path, *, targets: list[str], overrides: list[str], scratch_d
             raise StepFailed(f"stage 'params' failed: {e}") from None
         stages = reproduce(scratch, env, targets, log_path)
         if not skip_checks:
-            code, lines = _stream(["python", "-m", "tilelli.preflight", "--checks"], scratch, env, log_path)
+            code, lines, _ = _stream(["python", "-m", "tilelli.preflight", "--checks"], scratch, env, log_path)
             if code:
                 raise StepFailed(f"stage 'checks' failed: {_error_line(lines)}")
         ok = True

@@ -592,9 +592,15 @@ def claims_table(results: list[ClaimResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def claims_markdown(results: list[ClaimResult], profile: str, header: str = "") -> str:
-    return (f"# Claim verdicts ({profile} profile)\n\n{header}"
-            f"**{headline(results, profile)}.**\n\n"
+def claims_markdown(results: list[ClaimResult], profile: str, header: str = "", judged_as: str | None = None) -> str:
+    """results/claims.md. judged_as: the profile whose expectations a preflight profile's claims were
+    read against (study.expectations_of), when it is not `profile`: then no verdict is judged."""
+    title, lead = f"{profile} profile", headline(results, profile)
+    if judged_as and judged_as != profile:
+        title = f"{profile} profile: {judged_as} expectations, verdicts not judged"
+        lead = f"not judged ({profile}: a few training steps); against the {judged_as} expectations: {headline(results, judged_as)}"
+    return (f"# Claim verdicts ({title})\n\n{header}"
+            f"**{lead}.**\n\n"
             "Written by `stages/verify.py` from `claims.yaml` and `metrics/*.json`. Each rule comes from "
             "the publication and is the same for every profile; REPRODUCED / NOT REPRODUCED / "
             "INCONCLUSIVE is decided by the 95% CI against the rule's boundary; the expected verdict per "
