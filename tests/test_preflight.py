@@ -1,6 +1,6 @@
 """The preflight profile is the paper profile cut short, and the preflight fails loudly, naming the stage.
 
-The full preflight (`make preflight`, every paper stage on CPU, ~20 min) runs in CI (.ci/run);
+The full preflight (`make preflight`, every paper stage on CPU, 26.7 min on 2 cores) runs in CI (.ci/run);
 these tests keep it honest in seconds: preflight.yaml may differ from paper.yaml only in step
 counts, batches, cadence, corpus size/source and how it executes; the paper-only knobs (compile,
 bf16) reach the training loop on CPU; verify's preflight mode fails on a missing metric; and a
