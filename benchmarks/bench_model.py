@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from tilelli.model import TilelliLM
-from tilelli.model.attention import allowed_keys, sparse_topk_attention
-from tilelli.model.ternary import TernaryLinear
+from tilelli.model.layers import TernaryLinear, allowed_keys, sparse_topk_attention
 
 NAMES = ["vanilla-fp32", "tilelli-lite-fp32", "tilelli-lite-ternary", "tilelli-fp32", "tilelli-ternary"]
 SEQ = 256

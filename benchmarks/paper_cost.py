@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tilelli.eval.ab_report import ab_plan
 from tilelli.model import TilelliLM
-from tilelli.model.ternary import TernaryLinear
+from tilelli.model.layers import TernaryLinear
 from tilelli.params import compose
 from tilelli.study import metacog_variants, probe_models, study_seeds
 from tilelli.train import TrainConfig, train

@@ -196,7 +196,7 @@ def test_no_pickle_anywhere_in_the_model_code():
 def test_metacog_card_states_the_recipe_weight():
     """A metacog model's metadata keeps its weight under recipe.weight (train/experiments.py); the card
     once read meta['weight'] and said 'metacog weight None' for every variant."""
-    from tilelli.model.card import training_rows
+    from tilelli.model.checkpoint import training_rows
 
     meta = {"stage": "metacog/v7-s0", "init": "base/v4-s0", "variant": "v7", "seed": 0,
             "recipe": {"weight": 5.0, "trainable": "all", "data": "chat_vs_ood"}}

@@ -17,7 +17,7 @@ import torch
 
 from tilelli import TilelliError, TilelliLM, cli
 from tilelli.hub import claims_for_model, full_card, model_name, push_to_hub
-from tilelli.model.resolve import is_hub_id
+from tilelli.model.checkpoint import is_hub_id
 
 REPO = "tilelli-test/tiny-chat"
 

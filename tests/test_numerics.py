@@ -84,7 +84,7 @@ def test_no_onednn_primitive_runs_when_pinned():
 
 def test_shift_and_add_conv_equals_onednn_conv():
     """The two implementations of the depthwise causal conv compute the same function."""
-    from tilelli.model.pathways import CausalDepthwiseConv
+    from tilelli.model.layers import CausalDepthwiseConv
     torch.manual_seed(0)
     conv = CausalDepthwiseConv(24, 5)
     u = torch.randn(3, 17, 24)

@@ -16,7 +16,7 @@ from tilelli.data.chat_format import format_prompt
 from tilelli.data.prompts import LONG_MAX
 from tilelli.eval.probe import encode_prompts, max_prompt_bytes
 from tilelli.eval.probe_io import read_prompts
-from tilelli.model.registry import get_config
+from tilelli.model.config import get_config
 from tilelli.params import compose
 from conftest import ROOT
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tilelli.model import TilelliLM
-from tilelli.model.ternary import TernaryLinear, hadamard_matrix, ternarize
+from tilelli.model.layers import TernaryLinear, hadamard_matrix, ternarize
 
 
 def _layer(in_f=64, out_f=48, **kw):
@@ -92,7 +92,7 @@ def test_ternary_config_quantizes_projections_only():
 
 def test_the_name_decides_quantisation_and_a_contradiction_is_one_line():
     from tilelli.errors import TilelliError
-    from tilelli.model.registry import CONFIGS, get_config
+    from tilelli.model.config import CONFIGS, get_config
 
     for name in CONFIGS:
         assert get_config(name).quantize is ("-ternary" in name), name

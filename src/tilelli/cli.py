@@ -64,8 +64,7 @@ def cmd_info(args) -> None:
     from tilelli.model import TilelliLM, list_configs
 
     if args.model:
-        from tilelli.model.checkpoint import FORMAT_VERSION, load_pretrained, read_config
-        from tilelli.model.resolve import resolve
+        from tilelli.model.checkpoint import FORMAT_VERSION, load_pretrained, read_config, resolve
 
         path = resolve(args.model, args.revision)
         version = read_config(path)["format_version"]

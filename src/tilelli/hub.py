@@ -5,7 +5,7 @@
     push_to_hub("models/base/v4-s0", "TilelliLab/tilelli-v4")                  the same from Python
     push_to_hub(lm, "TilelliLab/tilelli-v4")                           a TilelliLM: saved first
 
-Loading by Hub id is tilelli.model.resolve (TilelliLM.from_pretrained("org/name", revision=...)).
+Loading by Hub id is tilelli.model.checkpoint.resolve (TilelliLM.from_pretrained("org/name", revision=...)).
 The full card (`full_card`) adds what the pipeline knows after `verify`: the corpus from
 metrics/data_manifest.json and the verdicts of the claims in claims.yaml whose metric nodes name
 this model (`claims_for_model`). The pipeline never calls `push_to_hub` and no stage imports this
@@ -23,8 +23,7 @@ import yaml
 from tilelli.data.sources import HUB_SOURCES   # data.source values whose `dataset` is a Hub id
 from tilelli.errors import TilelliError
 from tilelli.io import read_json
-from tilelli.model.card import model_name
-from tilelli.model.resolve import REPO_ID, one_line
+from tilelli.model.checkpoint import REPO_ID, model_name, one_line
 
 
 # ---- full card -----------------------------------------------------------------------------
@@ -94,8 +93,7 @@ def _corpus(manifest_path: Path) -> tuple[list[str], str | None]:
 
 def full_card(model_dir, name: str | None = None, root=".", ref: str | None = None) -> str:
     """The model card with the verdicts from metrics/claims.json (needs the `verify` outputs)."""
-    from tilelli.model.card import render_card
-    from tilelli.model.checkpoint import read_config
+    from tilelli.model.checkpoint import read_config, render_card
 
     root = Path(root)
     doc = read_config(model_dir)
@@ -119,8 +117,7 @@ def push_to_hub(model, repo_id: str, *, revision: str | None = None, private: bo
     huggingface_hub.HfApi (default) or any object with create_repo and upload_folder; tests pass
     a local fake, the pipeline never calls this.
     """
-    from tilelli.model.card import render_card
-    from tilelli.model.checkpoint import export_folder, read_config
+    from tilelli.model.checkpoint import export_folder, read_config, render_card
 
     if not REPO_ID.match(str(repo_id)):
         raise TilelliError(f"{repo_id!r} is not a Hub repo id (org/name)")

@@ -24,7 +24,7 @@ tests/test_numerics.py and README "Determinism"):
   default.
 - oneDNN off (torch.backends.mkldnn.enabled = False): its JIT kernels have no reproducibility
   mode across CPUs. In fp32 training the model used it for two ops only: the depthwise causal
-  conv (which then runs as a k-tap shift-and-add in pathways.py) and GELU (ATen's kernel instead).
+  conv (which then runs as a k-tap shift-and-add in model/layers.py) and GELU (ATen's kernel instead).
 - A fixed intra-op thread count (TILELLI_THREADS, default 2, never the host's core count): MKL and
   ATen split reductions by thread count, and 1, 2, 3 and 4 threads gave four different models.
 Not pinned, because it does not matter or is not ours to set: OPENBLAS_CORETYPE (numpy's BLAS:

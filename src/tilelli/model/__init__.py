@@ -6,10 +6,11 @@
     lm.generate(list(b"USER: Hi\nTILELLI:"), 48, stop=[b"\n"])
     lm.save_pretrained("models/x"); TilelliLM.from_pretrained("models/x")
 
-Modules: config (ModelConfig), registry (named configs, parameter budget), ternary
-(TernaryLinear), pathways (convs, SSM, FFN), attention (sparse top-k, dense), block (routed
-block, load-balance loss), vanilla (baseline block), lm (TilelliLM), generation, checkpoint,
-quantities (IGNORE_INDEX, bits per byte, router entropy / confidence: shared by train and eval).
+Modules: config (ModelConfig, the named configs and their parameter budget), layers
+(TernaryLinear, diagonal SSM, sparse top-k and dense attention, convs and FFN), block (routed
+block, load-balance loss, vanilla baseline block), lm (TilelliLM), generation, checkpoint (model
+folders, model cards, local paths and Hub ids), quantities (IGNORE_INDEX, bits per byte, router
+entropy / confidence: shared by train and eval).
 
 The names below are loaded on first use, so `from tilelli.model.quantities import IGNORE_INDEX`
 (tilelli.data.chat_format) does not import torch.
@@ -20,10 +21,8 @@ __all__ = ["TilelliLM", "ModelConfig", "ModelOutput", "pad_batch", "list_configs
 def __getattr__(name):  # explicit imports, so tests/test_stage_deps.py can follow them
     if name in ("TilelliLM", "ModelOutput", "pad_batch"):
         from tilelli.model import lm as module
-    elif name == "ModelConfig":
+    elif name in ("ModelConfig", "get_config", "list_configs"):
         from tilelli.model import config as module
-    elif name in ("get_config", "list_configs"):
-        from tilelli.model import registry as module
     else:
         raise AttributeError(f"module 'tilelli.model' has no attribute {name!r}")
     return getattr(module, name)

@@ -1,4 +1,8 @@
-"""The routed multi-pathway block and its load-balance loss.
+"""The blocks a TilelliLM stacks: the routed multi-pathway block and the vanilla transformer block.
+
+Routed block
+------------
+The routed multi-pathway block and its load-balance loss.
 
     h     = LayerNorm(x)                                   [B, T, d]
     p     = softmax(router(h))                             [B, T, P]  router: Linear d->P, no bias
@@ -19,19 +23,31 @@ the router, the metacognition loss on router entropy, and the LM loss all shape 
 Load balance: with p_bar = mean of p over batch and time, aux = P * sum(p_bar^2) - 1 per block,
 averaged over blocks. It is 0 when mean use is uniform (1/P each) and P-1 when one pathway takes
 everything; the trainer adds `weight * aux_loss`.
+
+Vanilla block
+-------------
+The vanilla baseline block: a pre-norm transformer layer (GPT-2 shape, no biases).
+
+    x = x + attn(LN1(x))        dense causal attention, 8 heads of 40 at d=320 (SDPA)
+    x = x + ffn(LN2(x))         d -> 4d -> d, GELU
+
+At d=320, L=8 this is 12 * 320^2 = 1.23M parameters per layer, 10.09M with embeddings, learned
+positions and an untied head: within 0.4% of tilelli-lite (10.05M), which is what makes the
+Lite-vs-vanilla comparison parameter-fair. It shares the LM shell (lm.py), the ternary option,
+the abstain head and the decoding cache with the routed models; it has no router, so it returns
+no router probabilities and a zero load-balance loss.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from tilelli.model.attention import SparseTopKAttention, Span
 from tilelli.model.config import ModelConfig
-from tilelli.model.pathways import CausalDepthwiseConv, FeedForward, MixerPathway
-from tilelli.model.ssm import DiagonalSSM
-from tilelli.model.ternary import TernaryLinear
+from tilelli.model.layers import (CausalDepthwiseConv, DenseAttention, DiagonalSSM, FeedForward, MixerPathway,
+                                  SparseTopKAttention, Span, TernaryLinear)
 
 
+# ---- Routed block --------------------------------------------------------------------------------
 def build_pathway(name: str, cfg: ModelConfig) -> nn.Module:
     c, q, hd = cfg.path_dim, cfg.quantize, cfg.hadamard
     inner = max(1, round(cfg.mixer_expand * c))
@@ -80,3 +96,19 @@ def load_balance_loss(router_probs: list[torch.Tensor]) -> torch.Tensor:
         p_bar = p.reshape(-1, p.shape[-1]).mean(0)
         losses.append(p.shape[-1] * (p_bar * p_bar).sum() - 1)
     return torch.stack(losses).mean()
+
+
+# ---- Vanilla block -------------------------------------------------------------------------------
+class VanillaBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.norm1 = nn.LayerNorm(d)
+        self.attn = DenseAttention(d, cfg.n_heads, cfg.max_seq, cfg.quantize, cfg.hadamard)
+        self.norm2 = nn.LayerNorm(d)
+        self.ffn = FeedForward(d, cfg.ffn_expand, cfg.quantize, cfg.hadamard)
+
+    def forward(self, x: torch.Tensor, span: Span | None = None, state: dict | None = None):
+        """x [B, T, d] -> (x [B, T, d], None): no router."""
+        x = x + self.attn(self.norm1(x), span, None if state is None else state.setdefault("attn", {}))
+        return x + self.ffn(self.norm2(x)), None

@@ -1,4 +1,8 @@
-"""Checkpoints: a model folder in the Hugging Face shape, written atomically, read with checks.
+"""Model folders: the checkpoint format, the model card it carries, and where a model name points.
+
+Checkpoints
+-----------
+Checkpoints: a model folder in the Hugging Face shape, written atomically, read with checks.
 
     models/base/v4-s0/
       model.safetensors   every parameter, FP32 latent weights (no pickle; safetensors format)
@@ -12,7 +16,7 @@
                            "tilelli_format_version": 2, "tilelli_version": "0.1.0",
                            "weights": {"file": "model.safetensors", "bytes": n, "sha256": hex},
                            "metadata": {...training metadata: stage, steps, summary, ...}}
-      README.md           model card with the Hub's YAML header (tilelli.model.card)
+      README.md           model card with the Hub's YAML header (Model cards, below)
 
 Format 1 (the layout before the Hugging Face shape: {"format", "format_version": 1, "config":
 {...}, "num_params", "weights", "metadata"}, no card) still loads; `tilelli convert DIR`
@@ -32,15 +36,57 @@ safetensors holds only raw tensors and a JSON header.
 The LM head is untied from the byte embedding, so no two parameters share storage (safetensors
 refuses shared tensors). The abstain head lives under `abstain.` (abstain.weight [1, d],
 abstain.bias [1]) so it can be grafted onto another base with `load_state_dict(strict=False)`.
+
+Model cards
+-----------
+Model cards: the README.md of a model folder, in the shape the Hugging Face Hub reads.
+
+    ---                                    YAML header the Hub indexes (license, library, tags,
+    license: apache-2.0                    datasets, pipeline_tag)
+    library_name: tilelli
+    tags: [tilelli, byte-level, routed, ...]
+    pipeline_tag: text-generation
+    ---
+    # v4                                   body: architecture and parameter count, training data
+    ...                                    and steps, validation bits/byte, files and sha256, usage,
+                                           and (full card only) the claim verdicts for this model
+
+`render_card(doc)` is a pure function of the checkpoint's config.json (as read by
+read_config above) and of what the caller adds: a display name, Hub dataset ids
+and claim verdicts. `save_pretrained` writes the basic card (no verdicts: those exist only after
+the `verify` stage, and a DVC-tracked model folder is never rewritten after its stage);
+`tilelli card --model models/base/v4-s0` and `push_to_hub` render the full one (tilelli.hub). Nothing
+in a card depends on the clock, so a re-run that gives the same weights gives the same bytes.
+
+Names and Hub ids
+-----------------
+Where a model name points: a local folder, or a Hugging Face Hub id resolved through its cache.
+
+    resolve("models/base/v4-s0")                           -> Path("models/base/v4-s0")
+    resolve("TilelliLab/tilelli-v4", revision="v1.0")      -> ~/.cache/huggingface/hub/models--.../snapshots/<commit>
+
+A name is a Hub id when it is a str `org/name`, no such path exists here, and `org` is not a local
+directory either: a missing `models/base/v4-s0` (while models/ exists) stays a local path and fails with
+"run `dvc pull`" (read_config) instead of sending a request to the Hub. Hub ids go
+through `huggingface_hub.snapshot_download` (cache: HF_HUB_CACHE; HF_HUB_OFFLINE=1 reads only the
+cache; revision = branch, tag or commit), fetching only config.json, model.safetensors and
+README.md: safetensors only, no code from the repository is ever run (no trust_remote_code). The
+folder is then checked like any local one (size and sha256 from config.json).
+
+This lives in model/ (not tilelli.hub, the sharing side) because every stage that loads a model
+imports it: dvc.yaml's `src/tilelli/model` dependency covers it, and edits to the card or push
+code in tilelli.hub re-run nothing.
 """
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -48,6 +94,8 @@ from tilelli.errors import TilelliError
 from tilelli.io import atomic_dir, read_json, sha256_file
 from tilelli.model.config import config_from_dict
 
+
+# ---- Checkpoints ---------------------------------------------------------------------------------
 FORMAT = "tilelli-checkpoint"
 FORMAT_VERSION = 2
 READS = (1, 2)
@@ -74,8 +122,6 @@ def config_json(config: dict, num_params: int, weights: dict, metadata: dict) ->
 
 def _write_folder(tmp: Path, config: dict, num_params: int, metadata: dict, path) -> None:
     """config.json + README.md (the basic card for the folder's final `path`) next to tmp/model.safetensors."""
-    from tilelli.model.card import model_name, render_card
-
     weights = {"file": WEIGHTS, "bytes": (tmp / WEIGHTS).stat().st_size, "sha256": sha256_file(tmp / WEIGHTS)}
     doc = config_json(config, num_params, weights, metadata)
     (tmp / CONFIG).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -202,3 +248,159 @@ def export_folder(src, dst, card: str | None = None) -> Path:
         if card is not None:
             (tmp / CARD).write_text(card, encoding="utf-8")
     return dst
+
+
+# ---- Model cards ---------------------------------------------------------------------------------
+LICENSE = "apache-2.0"
+VERDICT_NOTE = ("Claim verdicts are not part of this folder: they exist after the pipeline's `verify` "
+                "stage. `tilelli card --model <this folder>` prints the card with them.")
+
+
+def model_name(model_dir) -> str:
+    """models/metacog/v7-s0 -> 'metacog/v7-s0' (the name claims.yaml and metrics use)."""
+    parts = Path(model_dir).parts
+    if "models" in parts:
+        i = len(parts) - 1 - parts[::-1].index("models")
+        if i + 1 < len(parts):
+            return "/".join(parts[i + 1:])
+    return Path(model_dir).name
+
+
+def _dict(x) -> dict:
+    return x if isinstance(x, dict) else {}
+
+
+def _architecture(cfg: dict) -> str:
+    if cfg.get("arch") == "vanilla":
+        return "pre-norm transformer (the parameter-matched vanilla baseline)"
+    narrow = cfg.get("path_dim") and cfg["path_dim"] != cfg.get("d_model")
+    path = f" at path width {cfg['path_dim']} (down/up projected)" if narrow else ""
+    return f"routed block: pathways {', '.join(cfg.get('pathways', []))} mixed per token by a router{path}"
+
+
+def header(doc: dict, datasets: list[str] | None = None) -> dict:
+    cfg = doc["config"]
+    tags = ["tilelli", "byte-level", "routed" if cfg.get("arch") == "routed" else "transformer"]
+    tags += ["ternary"] if cfg.get("quantize") else []
+    stage = _dict(doc.get("metadata")).get("stage")
+    tags += [f"tilelli-{stage}".replace("_", "-")] if stage else []
+    out = {"license": LICENSE, "library_name": "tilelli", "tags": tags}
+    if datasets:
+        out["datasets"] = list(datasets)
+    out["pipeline_tag"] = "text-generation"
+    return out
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    return ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows if v not in (None, "")]
+
+
+def _fmt(x, digits: int = 4) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, float) else "" if x is None else f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def training_rows(meta: dict, corpus: str | None = None) -> list[tuple[str, str]]:
+    summary, train = _dict(meta.get("summary")), _dict(meta.get("train"))
+    files = meta.get("files") if isinstance(meta.get("files"), list) else None
+    data = (", ".join(f"data/sft/{f}_train.jsonl" for f in files) if files
+            else corpus or ("data/packed (the pretraining corpus)" if meta.get("stage") in ("pretrain", "ab") else ""))
+    steps = _fmt(summary.get("steps"))
+    if steps and isinstance(summary.get("tokens"), int):
+        steps += f" ({summary['tokens']:,} tokens; batch {train.get('batch_size')} x {train.get('seq_len')} bytes)"
+    recipe = _dict(meta.get("recipe"))     # a metacog model's recipe (train/experiments.py): its weight lives here
+    return [("stage", f"`{meta['stage']}`" if meta.get("stage") else ""),
+            ("initialised from", f"`models/{meta['init']}`" if meta.get("init") else "random init"),
+            ("variant", f"{meta['variant']} (metacog weight {recipe.get('weight')}, seed {meta.get('seed')})"
+             if meta.get("variant") else ""),
+            ("data", data),
+            ("steps", steps),
+            ("peak learning rate", f"{train['lr']:g}" if isinstance(train.get("lr"), (int, float)) else ""),
+            ("final training loss", _fmt(summary.get("final_loss"))),
+            ("validation bits/byte", _fmt(summary.get("val_bpb"))),
+            ("validation loss (nats/byte)", _fmt(summary.get("val_loss")))]
+
+
+def claims_section(claims: list[dict], profile: str | None) -> list[str]:
+    """claims: [{id, statement, verdict, expected, measured}] (tilelli.hub.claims_for_model)."""
+    lines = ["## Claim verdicts", ""]
+    if not claims:
+        return lines + ["No claim in claims.yaml reads this model directly.", ""]
+    lines += [f"From `metrics/claims.json` ({profile or 'unknown'} profile), claims whose metrics read this model:",
+              "", "| claim | statement | measured | verdict | expected |", "|---|---|---|---|---|"]
+    for c in claims:
+        statement = str(c.get("statement", "")).replace("|", "\\|")
+        lines.append(f"| {c['id']} | {statement} | {c.get('measured', '')} | **{c.get('verdict')}** "
+                     f"| {c.get('expected') or ''} |")
+    return lines + [""]
+
+
+def render_card(doc: dict, name: str | None = None, datasets: list[str] | None = None,
+                corpus: str | None = None, claims: list[dict] | None = None,
+                profile: str | None = None, ref: str | None = None) -> str:
+    """The README.md text. claims=None: the basic card (a note says how to get the verdicts)."""
+    cfg, meta, weights = doc["config"], _dict(doc.get("metadata")), doc["weights"]
+    title = name or meta.get("stage") or cfg.get("name", "tilelli model")
+    ref = ref or "path/to/this/folder"
+    quant = "ternary {-a, 0, +a} projections (FP32 latent weights stored)" if cfg.get("quantize") else "FP32"
+    arch = [("config", f"`{cfg.get('name')}`"), ("block", _architecture(cfg)),
+            ("width / layers / heads", f"d = {cfg.get('d_model')}, {cfg.get('n_layers')} layers, {cfg.get('n_heads')} heads"),
+            ("context", f"{cfg.get('max_seq')} bytes (byte-level, vocabulary {cfg.get('vocab_size')})"),
+            ("weights", quant), ("parameters", f"{doc['num_params']:,}")]
+    lines = ["---", yaml.safe_dump(header(doc, datasets), sort_keys=False).rstrip(), "---", "",
+             f"# {title}", "",
+             f"A Tilelli byte-level language model with {doc['num_params']:,} parameters, built by the "
+             "Tilelli reproducibility pipeline (a re-derivation of the Tilelli study of routed "
+             "multi-pathway blocks and abstain-aware chat).", "",
+             "## Architecture", "", *_table(arch), "",
+             "## Training", "", *_table(training_rows(meta, corpus)), ""]
+    lines += claims_section(claims, profile) if claims is not None else ["## Claim verdicts", "", VERDICT_NOTE, ""]
+    lines += ["## Use", "", "```python", "from tilelli import TilelliLM, ByteTokenizer",
+              f'lm = TilelliLM.from_pretrained("{ref}")      # a folder, or a Hub id with revision=',
+              "tok = ByteTokenizer()",
+              'print(tok.decode(lm.generate(tok.encode("USER: What is the capital of France?\\nTILELLI:"), max_new=48, stop=[b"\\n"])))',
+              "```", "", f'    tilelli chat --model {ref} "What is the capital of France?"', "",
+              "## Files", "",
+              f"- `{weights['file']}`: {weights['bytes']:,} bytes, sha256 `{weights['sha256']}` "
+              "(checked on every load against `config.json`)",
+              "- `config.json`: flat config (`model_type: tilelli`, Hugging Face field names where they exist), "
+              "the weights' size and sha256 under `weights`, training metadata under `metadata`",
+              "- safetensors only: loading never unpickles and never runs code from the folder", ""]
+    return "\n".join(lines)
+
+
+# ---- Names and Hub ids ---------------------------------------------------------------------------
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
+HUB_FILES = ["config.json", "model.safetensors", "README.md"]
+
+
+def is_hub_id(name) -> bool:
+    """True for a str `org/name` that is not a local path (a pathlib.Path is always local)."""
+    if not isinstance(name, str):
+        return False
+    return (bool(REPO_ID.match(name)) and ".." not in name and not Path(name).exists()
+            and not Path(name.split("/")[0]).is_dir())
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+def resolve(name, revision: str | None = None, cache_dir=None, local_files_only: bool | None = None,
+            token=None) -> Path:
+    """The local folder for a path or a Hub id (downloaded into, or read from, the Hub cache)."""
+    if not is_hub_id(name):
+        if revision is not None:
+            raise TilelliError(f"{name}: revision={revision!r} applies to Hub ids (org/name), not to a local folder")
+        return Path(name)
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise TilelliError(f"{name}: loading a Hub id needs huggingface_hub (pip install 'tilelli[hub]')") from None
+    kwargs = {} if local_files_only is None else {"local_files_only": local_files_only}
+    try:
+        return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir, token=token,
+                                      allow_patterns=HUB_FILES, **kwargs))
+    except (OSError, ValueError) as e:        # the Hub's errors subclass these (offline, not found)
+        raise TilelliError(f"{name}: no such local folder (a pipeline model? `dvc pull` or `dvc repro` builds it), "
+                           f"and as a Hub id at revision {revision or 'main'} not loadable ({one_line(e)})") from None

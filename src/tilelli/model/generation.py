@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from tilelli.errors import TilelliError
-from tilelli.model.attention import Span
+from tilelli.model.layers import Span
 
 
 def _as_tokens(seq, what: str) -> list[int]:

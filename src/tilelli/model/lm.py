@@ -35,13 +35,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tilelli.errors import TilelliError
-from tilelli.model.attention import Span
-from tilelli.model.block import RoutedBlock, load_balance_loss
-from tilelli.model.config import ModelConfig
+from tilelli.model.block import RoutedBlock, VanillaBlock, load_balance_loss
+from tilelli.model.config import ModelConfig, get_config
+from tilelli.model.layers import Span, TernaryLinear
 from tilelli.model.quantities import IGNORE_INDEX
-from tilelli.model.registry import get_config
-from tilelli.model.ternary import TernaryLinear
-from tilelli.model.vanilla import VanillaBlock
 from tilelli.numerics import configure_torch
 
 configure_torch()   # pinned numerics: oneDNN off and a fixed thread count before any model runs
@@ -102,9 +99,8 @@ class TilelliLM(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path, revision: str | None = None, *, cache_dir=None,
                         local_files_only: bool | None = None, token=None) -> "TilelliLM":
-        """A folder written by save_pretrained, or a Hub id `org/name` at `revision` (model/resolve.py)."""
-        from tilelli.model.checkpoint import load_pretrained
-        from tilelli.model.resolve import resolve
+        """A folder written by save_pretrained, or a Hub id `org/name` at `revision` (model/checkpoint.py: resolve)."""
+        from tilelli.model.checkpoint import load_pretrained, resolve
         return load_pretrained(resolve(name_or_path, revision, cache_dir=cache_dir,
                                        local_files_only=local_files_only, token=token), cls)
 

@@ -81,7 +81,7 @@ def pretrain(params: dict, seed: int) -> dict:
     mcfg = param(params, "model")
     torch_seed(seed)
     # The name decides quantisation (*-ternary* names are ternary); an optional model.quantize
-    # that contradicts it is an error naming both (model/registry.py), never a silent FP32 run.
+    # that contradicts it is an error naming both (model/config.py), never a silent FP32 run.
     extra = {"quantize": mcfg["quantize"]} if "quantize" in mcfg else {}
     model = TilelliLM.from_config(mcfg["name"], **extra)
     cfg = train_config(params, "pretrain", model, run=out, seed=seed)
