@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from tilelli import io
-from tilelli.data.sources import check_data_params, download
+from tilelli.data.corpus import check_data_params, download
 from tilelli.stage import dump_config, log, run, param
 
 RAW_DIR = "data/raw"

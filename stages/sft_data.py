@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from tilelli.data.sft import build_sft_sets, write_sft_sets
+from tilelli.data.chat import build_sft_sets, write_sft_sets
 from tilelli.stage import dump_config, log, run, param
 
 OUT_DIR = "data/sft"

@@ -48,6 +48,6 @@ TINY_SFT = {"seed": 0, "abstain_template": "I don't know.", "n_chat_train": 3000
 
 @pytest.fixture(scope="session")
 def sets():
-    """The tiny SFT sets (tilelli.data.sft.build_sft_sets(TINY_SFT)); read-only by convention."""
-    from tilelli.data.sft import build_sft_sets
+    """The tiny SFT sets (tilelli.data.chat.build_sft_sets(TINY_SFT)); read-only by convention."""
+    from tilelli.data.chat import build_sft_sets
     return build_sft_sets(TINY_SFT)

@@ -1,7 +1,7 @@
 """JSON Lines: errors name the file and the line; writes are atomic."""
 import pytest
 
-from tilelli.data.jsonl import iter_jsonl, read_jsonl, write_jsonl
+from tilelli.io import iter_jsonl, read_jsonl, write_jsonl
 from tilelli.errors import TilelliError
 
 

@@ -9,10 +9,9 @@ import pytest
 import yaml
 
 from tilelli.data.facts import (PROBE_APPOSITIONS, PROBE_OPENERS, PROBE_QUESTIONS, QUESTIONS, FactKey, apposition,
-                                place_index, places, probe_question)
-from tilelli.data.ood import PROBE_FALSE_PREMISES, PROBE_GIBBERISH, TRAIN_FALSE_PREMISES
-from tilelli.data.prompts import EXPECTED, LONG_MAX, LONG_MIN, REGIMES, build_probe, probe_gibberish
-from tilelli.data.splits import split_plan
+                                place_index, places, probe_question, split_plan)
+from tilelli.data.prompts import (EXPECTED, LONG_MAX, LONG_MIN, PROBE_FALSE_PREMISES, PROBE_GIBBERISH, REGIMES,
+                                  TRAIN_FALSE_PREMISES, build_probe, probe_gibberish)
 from conftest import ROOT
 
 

@@ -7,13 +7,11 @@ import statistics
 
 import pytest
 
-from tilelli.data.facts import fictional_places, place_index, places, qa, templates
-from tilelli.data.ood import (_COMMON_WORDS, _KEY_ROWS, GIBBERISH, PROBE_FALSE_PREMISES, PROBE_GIBBERISH,
-                              PROBE_TOPIC_QUESTIONS, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, TRAIN_TOPIC_DOMAINS,
-                              gibberish_set)
-from tilelli.data.prompts import build_probe
-from tilelli.data.sft import SET_NAMES, build_sft_sets, check_disjoint, filter_instructions, write_sft_sets
-from tilelli.data.splits import split_plan
+from tilelli.data.chat import SET_NAMES, build_sft_sets, check_disjoint, filter_instructions, write_sft_sets
+from tilelli.data.facts import fictional_places, place_index, places, qa, split_plan, templates
+from tilelli.data.prompts import (_COMMON_WORDS, _KEY_ROWS, GIBBERISH, PROBE_FALSE_PREMISES, PROBE_GIBBERISH,
+                                  PROBE_TOPIC_QUESTIONS, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, TRAIN_TOPIC_DOMAINS,
+                                  build_probe, gibberish_set)
 from tilelli.errors import TilelliError
 
 from conftest import TINY_SFT as TINY

@@ -14,7 +14,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from tilelli.data.chat_format import IGNORE_INDEX
+from tilelli.data.chat import IGNORE_INDEX
 from tilelli.errors import TilelliError
 from tilelli.params import compose
 from tilelli.train.config import MetacogRecipe

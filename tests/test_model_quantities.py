@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from tilelli.data.chat_format import IGNORE_INDEX as DATA_IGNORE_INDEX
+from tilelli.data.chat import IGNORE_INDEX as DATA_IGNORE_INDEX
 from tilelli.eval.signals import signals_from_output
 from tilelli.model.quantities import (IGNORE_INDEX, ROUTER_EPS, bits_per_byte, nll_sum, router_confidence,
                                       router_entropy)
@@ -58,6 +58,6 @@ def test_bits_per_byte_of_a_uniform_model_is_8_and_ignores_masked_targets():
 
 
 def test_chat_format_does_not_import_torch():
-    code = "import sys, tilelli.data.chat_format, tilelli.io; print('torch' in sys.modules)"
+    code = "import sys, tilelli.data.chat, tilelli.io; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"

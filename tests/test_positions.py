@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tilelli.data.chat_format import format_prompt
+from tilelli.data.chat import format_prompt
 from tilelli.data.prompts import LONG_MAX
 from tilelli.eval.probe import encode_prompts, max_prompt_bytes
 from tilelli.eval.probe_io import read_prompts

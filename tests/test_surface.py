@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tilelli.data.chat_format import format_prompt
+from tilelli.data.chat import format_prompt, write_sft_sets
 from tilelli.data.prompts import build_probe
-from tilelli.data.sft import write_sft_sets
 from tilelli.errors import TilelliError
 from tilelli.eval import surface
 from tilelli.eval.regimes import CONTROLS

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from tilelli.errors import TilelliError
 from tilelli.params import compose
 from tilelli.train import TrainConfig
-from tilelli.data.chat_format import IGNORE_INDEX, format_completion, format_prompt
+from tilelli.data.chat import IGNORE_INDEX, format_completion, format_prompt
 from tilelli.train.batches import encode_example, example_batches, window_batches
 from tilelli.train.optim import lr_at
 from conftest import ROOT

@@ -32,7 +32,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from tilelli.data.chat_format import ASSISTANT_TAG, END_OF_TURN, USER_PREFIX
+from tilelli.data.chat import ASSISTANT_TAG, END_OF_TURN, USER_PREFIX
 from tilelli.errors import TilelliError
 
 

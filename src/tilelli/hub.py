@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from tilelli.data.sources import HUB_SOURCES   # data.source values whose `dataset` is a Hub id
+from tilelli.data.corpus import HUB_SOURCES   # data.source values whose `dataset` is a Hub id
 from tilelli.errors import TilelliError
 from tilelli.io import read_json
 from tilelli.model.checkpoint import REPO_ID, model_name, one_line

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tilelli.data.chat_format import IGNORE_INDEX, encode_pair
+from tilelli.data.chat import IGNORE_INDEX, encode_pair
 from tilelli.data.packing import SEPARATOR
 from tilelli.errors import TilelliError
 from tilelli.io import read_json, sha256_file

@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from tilelli.data.chat_format import format_prompt
+from tilelli.data.chat import format_prompt
 from tilelli.errors import TilelliError
 from tilelli.eval.regimes import CONTRASTS, contrast_rows
 from tilelli.eval.stats import auroc

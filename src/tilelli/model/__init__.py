@@ -13,7 +13,7 @@ folders, model cards, local paths and Hub ids), quantities (IGNORE_INDEX, bits p
 entropy / confidence: shared by train and eval).
 
 The names below are loaded on first use, so `from tilelli.model.quantities import IGNORE_INDEX`
-(tilelli.data.chat_format) does not import torch.
+(tilelli.data.chat) does not import torch.
 """
 __all__ = ["TilelliLM", "ModelConfig", "ModelOutput", "pad_batch", "list_configs", "get_config"]
 

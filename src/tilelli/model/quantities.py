@@ -14,7 +14,7 @@ ROUTER_EPS = 1e-9 clamps p before log p (p = 0 would give 0 * -inf = NaN). For p
 clamped term -p ln(eps) differs from -p ln(p) by at most eps / e = 3.7e-10 nats per pathway, far
 below any difference the study reports (AUROCs to 3 decimals).
 
-No torch import at module level: tilelli.data.chat_format re-exports IGNORE_INDEX, and the torch-free
+No torch import at module level: tilelli.data.chat re-exports IGNORE_INDEX, and the torch-free
 data stages must not pay torch's import.
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from tilelli.data.chat_format import IGNORE_INDEX, encode_pair
+from tilelli.data.chat import IGNORE_INDEX, encode_pair
 from tilelli.data.loader import windows
 from tilelli.errors import TilelliError
 

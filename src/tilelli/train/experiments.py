@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tilelli.data.chat_format import IGNORE_INDEX
+from tilelli.data.chat import IGNORE_INDEX
 from tilelli.io import read_jsonl, sha256_file
 from tilelli.data.loader import open_shard, sft_eval_batches
 from tilelli.errors import TilelliError

@@ -1,9 +1,29 @@
-"""Chat, abstain, held-out and OOD sets for SFT and metacognition -> data/sft/*.jsonl.
+"""Chat data: the chat byte format, and the SFT, abstain, held-out and OOD sets written in it.
+
+Chat format
+-----------
+The chat byte format of the published kit, and completion-only SFT examples.
+
+    format_prompt("What is the capital of France?")  -> "USER: What is the capital of France?\\nTILELLI:"
+    format_completion("The capital of France is Paris.") -> " The capital of France is Paris.\\n"
+    x, y = encode_pair(question, answer, seq_len=128)   # y = -100 on prompt positions
+
+SFT rows (data/sft/*.jsonl) and probe rows store the *raw* user text in "prompt" and the raw
+answer in "response"; these functions add the framing. A turn ends at "\\n" (END_OF_TURN), so
+chat generation stops at STOP_SEQUENCES.
+
+Truncation (an example longer than seq_len + 1 bytes): the completion is kept and the prompt
+is cut from the left, so the model always sees "...\\nTILELLI:" right before its answer; a
+completion longer than the window is cut on the right.
+
+SFT sets
+--------
+Chat, abstain, held-out and OOD sets for SFT and metacognition -> data/sft/*.jsonl.
 
     sets = build_sft_sets(params["sft"])      # {"chat_train": [rows], ...}
     write_sft_sets(sets, "data/sft")          # atomic: the whole directory or nothing
 
-Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; chat_format adds
+Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; the chat format (above) adds
 "USER: ...\\nTILELLI:" and " ...\\n". Sets (sizes from params where noted):
 - chat_train (n_chat_train) / chat_valid (n_chat_valid): questions about real places, answered
   with the sentence the builtin corpus states (kind "chat"); disjoint fact keys. Every training
@@ -15,11 +35,11 @@ Rows are {"prompt": raw user text, "response": raw answer, "kind": ...}; chat_fo
   (the future, real-time or personal facts about real places). Kind "abstain".
 - idk_heldout: 10 questions about fictional places never used elsewhere (kind "idk").
 - false_inability: 20 hedged but answerable questions about held-out facts of well-known
-  places, the popularity of in_domain (kind "false_inability"; see splits.py for why); a gate,
+  places, the popularity of in_domain (kind "false_inability"; see facts.py, Splits, for why); a gate,
   never trained on, asked with the first 5 training phrasings (as before the phrasing split).
 - ood_train (n_ood_train): off-topic questions (60%), false premises (15%) and gibberish (25%)
   whose topics, templates and gibberish generators are disjoint from the probe's (kind "ood",
-  field "regime" says which; gibberish rows also name their "generator", ood.TRAIN_GIBBERISH).
+  field "regime" says which; gibberish rows also name their "generator", prompts.TRAIN_GIBBERISH).
 - optional, off by default: `instructions.enabled` adds real QA pairs from a `datasets`
   instruction set (databricks/databricks-dolly-15k, categories open_qa/general_qa) to chat_train
   (kind "instruction"); needs network; meant for paper-scale runs (`-S sft.instructions.enabled=true`).
@@ -31,13 +51,48 @@ import random
 from pathlib import Path
 
 from tilelli import io
-from tilelli.data.facts import QUESTIONS, FactKey, places, qa, templates
-from tilelli.data.ood import (TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, false_premise, gibberish_set,
-                              train_topic_questions)
-from tilelli.data.prompts import HEDGES, build_probe, hedge
-from tilelli.data.splits import split_plan
+from tilelli.data.facts import QUESTIONS, FactKey, places, qa, split_plan, templates
+from tilelli.data.prompts import (HEDGES, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, build_probe, false_premise,
+                                  gibberish_set, hedge, train_topic_questions)
 from tilelli.errors import TilelliError
+from tilelli.model.quantities import IGNORE_INDEX  # -100; one definition, shared with the loss
 
+
+# ---- Chat format ---------------------------------------------------------------------------------
+USER_PREFIX = "USER: "
+ASSISTANT_TAG = "\nTILELLI:"
+END_OF_TURN = "\n"
+STOP_SEQUENCES = [list(b"\nUSER:"), list(END_OF_TURN.encode())]
+
+
+def format_prompt(question: str) -> str:
+    return f"{USER_PREFIX}{question}{ASSISTANT_TAG}"
+
+
+def format_completion(response: str) -> str:
+    return f" {response}{END_OF_TURN}"
+
+
+def encode_pair(prompt: str, response: str, seq_len: int) -> tuple[list[int], list[int]]:
+    """(x, y) byte ids of one chat example, length <= seq_len, loss on the completion only.
+
+    `prompt` is the raw question, `response` the raw answer. y[i] is the byte after x[i];
+    every y position whose target is a prompt byte is IGNORE_INDEX (-100).
+    """
+    if seq_len < 2:
+        raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+    p = list(format_prompt(prompt).encode("utf-8"))
+    c = list(format_completion(response).encode("utf-8"))
+    if len(p) + len(c) > seq_len + 1:
+        p = p[-max(1, seq_len + 1 - len(c)):]
+    ids = (p + c)[: seq_len + 1]
+    x, y = ids[:-1], ids[1:]
+    n_masked = len(p) - 1
+    y[:n_masked] = [IGNORE_INDEX] * n_masked
+    return x, y
+
+
+# ---- SFT sets ------------------------------------------------------------------------------------
 SET_NAMES = ("chat_train", "chat_valid", "abstain_train", "abstain_valid", "idk_heldout",
              "false_inability", "ood_train")
 BEYOND_SCOPE = [
@@ -170,7 +225,7 @@ def check_disjoint(sets: dict[str, list[dict]], probe: set[str]) -> None:
 
 def instruction_rows(icfg: dict, reserved: set[str]) -> list[dict]:
     """QA pairs from a hub instruction dataset (network). Single-line, length-capped, deduped."""
-    from tilelli.data.sources import open_hub_stream
+    from tilelli.data.corpus import open_hub_stream
     ds = open_hub_stream("sft.instructions.enabled=true", icfg.get("dataset", "databricks/databricks-dolly-15k"),
                          icfg.get("config"), icfg.get("revision"),
                          hint="set sft.instructions.enabled=false to build the sets offline")
