@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 from tilelli import study
-from tilelli.eval.auroc_report import ReportConfig, behaviour, build_report, group_behaviour, merge_controls
+from tilelli.eval.auroc_report import (ReportConfig, behaviour, build_report, group_behaviour, merge_controls,
+                                       model_page, summary_page)
 from tilelli.eval.figures import write_figures
-from tilelli.eval.probe_io import read_gate_rows, read_jsonl, read_probe_rows
-from tilelli.eval.tables import model_page, summary_page
+from tilelli.eval.regimes import read_gate_rows, read_jsonl, read_probe_rows
 from tilelli.io import atomic_dir, write_json
 from tilelli.stage import log, run, param
 

@@ -4,7 +4,7 @@
     python -m stages.probe --model metacog/v7-s0        # dvc.yaml runs every model of the study
 
 Per prompt: 8 uncertainty signals from one batched forward pass, 48 greedy bytes, a label
-(refusal / answer / loop; tilelli.eval.labels). The gate sets (params probe.gate_sets: the 10
+(refusal / answer / loop; tilelli.eval.regimes). The gate sets (params probe.gate_sets: the 10
 held-out IDK prompts, the 20 near-miss prompts) get generation + label only ->
 data/probe/<model>.gates.jsonl. Wall time goes to the log and data/probe_timing/<model>.json,
 which is not a DVC output and lies outside data/probe/ (a dependency of the auroc stage): the
@@ -13,7 +13,7 @@ probe outputs must hash the same on every re-run.
 import argparse
 
 from tilelli.eval.probe import probe_model
-from tilelli.eval.probe_io import nan_to_none, read_jsonl, read_prompts
+from tilelli.eval.regimes import nan_to_none, read_jsonl, read_prompts
 from tilelli.io import write_json, write_jsonl
 from tilelli.stage import log, run, param
 

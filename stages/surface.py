@@ -3,8 +3,8 @@
     python -m stages.surface                   # reads params.yaml (probe.prompts)
     dvc repro surface
 
-Fits tilelli.eval.surface (13 trivial features) and the distance-to-training baselines of
-tilelli.eval.familiarity (nn_char4: nearest-neighbour character-4-gram similarity to the
+Fits the surface baseline of tilelli.eval.controls (13 trivial features) and its distance-to-training
+baselines (nn_char4: nearest-neighbour character-4-gram similarity to the
 chat_train prompts; ngram_lr: logistic regression on hashed character 1-4-grams) on
 data/sft/chat_train.jsonl (in-domain) vs data/sft/ood_train.jsonl (OOD) prompts, refuses to run
 if a probe prompt occurs in them, and writes data/probe/surface.jsonl ({"id", "regime", "surface",
@@ -15,9 +15,8 @@ baseline's set-up; probe AUROC per contrast of every column). No torch; a few se
 from __future__ import annotations
 
 from tilelli import io
-from tilelli.eval.familiarity import DECIMALS, probe_familiarity
-from tilelli.eval.probe_io import read_prompts
-from tilelli.eval.surface import probe_surface
+from tilelli.eval.controls import DECIMALS, probe_familiarity, probe_surface
+from tilelli.eval.regimes import read_prompts
 from tilelli.stage import log, run, param
 
 SFT = "data/sft"

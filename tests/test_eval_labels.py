@@ -1,7 +1,7 @@
 """Generation labels: loop, refusal, answer, by the documented rules."""
 import pytest
 
-from tilelli.eval.labels import contains_template, is_loop, label_generation
+from tilelli.eval.regimes import contains_template, is_loop, label_generation
 
 
 @pytest.mark.parametrize("text,label", [

@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from tilelli.errors import TilelliError
-from tilelli.eval.probe import chat_prompt, probe_model
-from tilelli.eval.signals import probe_signals
+from tilelli.eval.probe import chat_prompt, probe_model, probe_signals
 from tilelli.model import TilelliLM
 
 

@@ -8,7 +8,7 @@ import pytest
 from _eval_rows import synthetic_controls, synthetic_rows
 from tilelli.data.prompts import build_probe
 from tilelli.errors import TilelliError
-from tilelli.eval import familiarity as fam
+from tilelli.eval import controls as fam
 from tilelli.eval.auroc_report import ReportConfig, build_report, merge_controls
 from tilelli.eval.claims import NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate, load_claims
 from tilelli.eval.regimes import CONTROLS, OOD_REGIMES, ORIENTATION, PROMPT_BASELINES
@@ -140,10 +140,10 @@ def test_ngram_lr_scores_do_not_depend_on_the_process_hash_seed():
     import os
     import subprocess
     import sys
-    code = ("from tilelli.eval.familiarity import fit_ngram_lr as f; "
+    code = ("from tilelli.eval.controls import fit_ngram_lr as f; "
             "m = f(['What is the capital of Peru?', 'Where is Chad?'], ['asdf qwer', 'How do I sort a list?']); "
             "print(m.score(['Where is Peru?', 'qwer asdf']).tolist()); "
-            "from tilelli.eval.familiarity import hashed_features as h; print(h(['Where is Peru?']).indices.tolist())")
+            "from tilelli.eval.controls import hashed_features as h; print(h(['Where is Peru?']).indices.tolist())")
     outs = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
                            capture_output=True, text=True, check=True).stdout for seed in (1, 2)}
     assert len(outs) == 1

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tilelli.data.chat import IGNORE_INDEX as DATA_IGNORE_INDEX
-from tilelli.eval.signals import signals_from_output
+from tilelli.eval.probe import signals_from_output
 from tilelli.model.quantities import (IGNORE_INDEX, ROUTER_EPS, bits_per_byte, nll_sum, router_confidence,
                                       router_entropy)
 from tilelli.train import objectives

@@ -15,7 +15,7 @@ import yaml
 from tilelli.data.chat import format_prompt
 from tilelli.data.prompts import LONG_MAX
 from tilelli.eval.probe import encode_prompts, max_prompt_bytes
-from tilelli.eval.probe_io import read_prompts
+from tilelli.eval.regimes import read_prompts
 from tilelli.model.config import get_config
 from tilelli.params import compose
 from conftest import ROOT

@@ -12,10 +12,10 @@ import yaml
 from tilelli.data.chat import format_prompt, write_sft_sets
 from tilelli.data.prompts import build_probe
 from tilelli.errors import TilelliError
-from tilelli.eval import surface
+from tilelli.eval import controls
 from tilelli.eval.regimes import CONTROLS
 from tilelli.eval.stats import auroc
-from tilelli.eval.surface import FEATURES, check_probe_disjoint, cv_auroc, features, fit_surface
+from tilelli.eval.controls import FEATURES, check_probe_disjoint, cv_auroc, features, fit_surface
 from conftest import ROOT, run_stage
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def _words(r: random.Random, n: int) -> list[str]:
 
 
 def test_every_feature_is_documented_and_computed():
-    doc = surface.features.__doc__
+    doc = controls.features.__doc__
     assert all(f"\n    {name} " in doc for name in FEATURES)
     f = dict(zip(FEATURES, features("What is the capital of France?")))
     assert len(features("x")) == len(FEATURES)

@@ -15,7 +15,7 @@ import math
 
 from tilelli.eval.claims import claims_table, headline, judge_study, load_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
-from tilelli.eval.tables import auroc_cell, auroc_table, familiarity_section, fmt, md_table
+from tilelli.eval.auroc_report import auroc_cell, auroc_table, familiarity_section, fmt, md_table
 from tilelli.io import read_json
 from tilelli.study import (BASE_CHAIN, base_step, metacog_variants, ranked_variants,
                            study_seeds, weight0_variant)

@@ -7,7 +7,7 @@
     router_confidence(probs, mask)   mean over layers and masked positions of 1 - H / ln P
 
 Claims N1 and N4 compare what the metacog loss trains (train/objectives.py) with what the probe
-measures (eval/signals.py) and what router_shift reports; all three read these functions, so a
+measures (eval/probe.py) and what router_shift reports; all three read these functions, so a
 trained objective and a measured signal cannot drift apart.
 
 ROUTER_EPS = 1e-9 clamps p before log p (p = 0 would give 0 * -inf = NaN). For p < eps the

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from tilelli.model.quantities import router_confidence  # the same function eval/signals.py measures
+from tilelli.model.quantities import router_confidence  # the same function eval/probe.py measures
 
 
 def lm_loss(model, batch, cfg):
