@@ -49,7 +49,7 @@ from tilelli.params import compose
 from tilelli.study import metacog_variants, probe_models, study_seeds
 from tilelli.train import TrainConfig, train
 from tilelli.train.config import MetacogRecipe
-from tilelli.train.experiments import select_trainable
+from tilelli.train.recipes import select_trainable
 from tilelli.train.objectives import AbstainLoss, MetacogLoss, lm_loss
 
 SEQ = 256

@@ -11,7 +11,7 @@ judged on the plateau of an lr tuned for the other (src/tilelli/train/ab.py has 
 import argparse
 
 from tilelli.stage import run
-from tilelli.train.ab import ab_run, ab_sweep_run
+from tilelli.train.recipes import ab_run, ab_sweep_run
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

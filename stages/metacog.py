@@ -5,13 +5,13 @@
 
 Each variant is a recipe (params metacog.recipes.<variant>): metacog weight, which parameters
 train (all / router / all_but_router) and which data (raw_text / chat_vs_ood /
-in_domain_subset); see tilelli.train.experiments. One objective for all
+in_domain_subset); see tilelli.train.recipes. One objective for all
 (tilelli.train.objectives.MetacogLoss), one training loop (tilelli.train.loop).
 """
 import argparse
 
 from tilelli.stage import run
-from tilelli.train.experiments import metacog
+from tilelli.train.recipes import metacog
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

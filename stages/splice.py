@@ -10,7 +10,7 @@ reads every seed (tilelli.study.splice_models), never the first alone.
 import argparse
 
 from tilelli.stage import run
-from tilelli.train.experiments import splice
+from tilelli.train.recipes import splice
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -179,7 +179,7 @@ def test_sweep_choice_final_runs_and_report_end_to_end(chdir_tmp):
     from safetensors.torch import load_file
 
     from tilelli.data.packing import pack_documents
-    from tilelli.train.ab import ab_run, ab_sweep_run, ab_train
+    from tilelli.train.recipes import ab_run, ab_sweep_run, ab_train
 
     pack_documents([f"document number {i}: the river runs to the sea. " * 8 for i in range(300)],
                    "data/packed", 0.1, 0)

@@ -194,7 +194,7 @@ def test_no_pickle_anywhere_in_the_model_code():
 
 
 def test_metacog_card_states_the_recipe_weight():
-    """A metacog model's metadata keeps its weight under recipe.weight (train/experiments.py); the card
+    """A metacog model's metadata keeps its weight under recipe.weight (train/recipes.py); the card
     once read meta['weight'] and said 'metacog weight None' for every variant."""
     from tilelli.model.checkpoint import training_rows
 

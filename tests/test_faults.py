@@ -197,15 +197,15 @@ def test_disk_full_while_checkpointing_or_writing_metrics_keeps_the_previous_fil
     import torch
 
     from tilelli.io import write_json
-    from tilelli.train import state
+    from tilelli.train import loop
 
     model = torch.nn.Linear(4, 4)
     opt = torch.optim.AdamW(model.parameters())
-    state.save_state(tmp_path / "ckpt", model, opt, 5, "fp", [{"step": 5}])
+    loop.save_state(tmp_path / "ckpt", model, opt, 5, "fp", [{"step": 5}])
     before = (tmp_path / "ckpt" / "state.json").read_text()
-    monkeypatch.setattr(state, "save_file", _full_disk(OSError(errno.ENOSPC, "No space left on device")))
+    monkeypatch.setattr(loop, "save_file", _full_disk(OSError(errno.ENOSPC, "No space left on device")))
     with pytest.raises(TilelliError, match=r"ckpt: no space left on device: the write needs 80 bytes") as e:
-        state.save_state(tmp_path / "ckpt", model, opt, 10, "fp", [{"step": 10}])
+        loop.save_state(tmp_path / "ckpt", model, opt, 10, "fp", [{"step": 10}])
     assert "\n" not in str(e.value) and (tmp_path / "ckpt" / "state.json").read_text() == before
 
     write_json(tmp_path / "m.json", {"v": 1})

@@ -75,12 +75,12 @@ def _reachable(graph: dict[str, set[str]], start: str) -> dict[str, str]:
 def test_import_graph_sees_function_level_imports():
     graph = _graph()
     assert "tilelli.model.checkpoint" in graph["tilelli.model.lm"]          # inside from_pretrained
-    assert "tilelli.study" in graph["tilelli.train.ab"] and "tilelli.eval.stats" in graph["tilelli.eval.claims"]
+    assert "tilelli.study" in graph["tilelli.train.recipes"] and "tilelli.eval.stats" in graph["tilelli.eval.claims"]
 
 
 def test_no_layer_imports_a_higher_one():
-    """model/data never reach train or eval, train never reaches eval (train/ab.py once imported
-    eval/ab_report for its run names; they live in tilelli.study now)."""
+    """model/data never reach train or eval, train never reaches eval (the A/B runs, train/recipes.py,
+    once imported eval/ab_report for their run names; they live in tilelli.study now)."""
     graph, wrong = _graph(), []
     for name in graph:
         low = _layer(name)

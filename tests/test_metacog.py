@@ -61,7 +61,7 @@ def _changed(a: dict, b: dict) -> set[str]:
 
 
 def test_trainable_selection_is_real_and_frozen_weights_stay_bit_identical(workspace):
-    from tilelli.train.experiments import metacog
+    from tilelli.train.recipes import metacog
 
     v4 = load_file("models/base/v4-s0/model.safetensors")
     router = {k for k in v4 if ".router." in k}
@@ -85,7 +85,7 @@ def test_trainable_selection_is_real_and_frozen_weights_stay_bit_identical(works
 
 
 def test_the_control_differs_from_v8b_only_in_the_frozen_router(workspace):
-    from tilelli.train.experiments import metacog
+    from tilelli.train.recipes import metacog
 
     for variant in ("v8b", "v8b_router_frozen"):
         metacog(workspace, variant, 1)
@@ -97,7 +97,7 @@ def test_the_control_differs_from_v8b_only_in_the_frozen_router(workspace):
 
 
 def test_recipe_data_kinds_label_and_mask_as_described(workspace):
-    from tilelli.train.experiments import chat_examples, in_ce_subset, raw_text_examples
+    from tilelli.train.recipes import chat_examples, in_ce_subset, raw_text_examples
 
     m = workspace["metacog"]
     raw = raw_text_examples(MetacogRecipe.from_params(m, "v5"), 64)
@@ -139,7 +139,7 @@ def test_variant_seed_s_starts_from_base_s(workspace):
     """A seed is a whole replication: metacog/<variant>-s1 is fine-tuned from base/v4-s1 (its
     frozen weights equal base s1's, not base s0's) and records that base in its config."""
     from tilelli.model.checkpoint import read_config
-    from tilelli.train.experiments import metacog
+    from tilelli.train.recipes import metacog
 
     metacog(workspace, "v6", 1)                                        # router-only: the rest is its init
     out = load_file("models/metacog/v6-s1/model.safetensors")
@@ -155,7 +155,7 @@ def test_variant_seed_s_starts_from_base_s(workspace):
 def test_splice_grafts_each_seeds_head_onto_its_own_base(workspace):
     from tilelli.model.checkpoint import read_config
     from tilelli.study import splice_models
-    from tilelli.train.experiments import metacog, splice
+    from tilelli.train.recipes import metacog, splice
 
     for seed in workspace["seeds"][:2]:
         metacog(workspace, "v7", seed)

@@ -16,7 +16,7 @@ from tilelli.params import compose
 from tilelli.train import TrainConfig
 from tilelli.data.chat import IGNORE_INDEX, format_completion, format_prompt
 from tilelli.train.batches import encode_example, example_batches, window_batches
-from tilelli.train.optim import lr_at
+from tilelli.train.loop import lr_at
 from conftest import ROOT
 
 SCRIPT = str(Path(__file__).with_name("_train_script.py"))

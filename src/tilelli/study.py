@@ -217,7 +217,7 @@ def ab_runs(params: dict) -> list[tuple[str, int]]:
 
 # ---------------------------------------------------------------------------------------------
 # The Lite-vs-vanilla A/B (tilelli.eval.ab_report explains the design): what training
-# (tilelli.train.ab) and the report both need, so neither imports the other.
+# (tilelli.train.recipes, the A/B runs) and the report both need, so neither imports the other.
 # ---------------------------------------------------------------------------------------------
 ARMS = ("lite", "vanilla")
 LR_CHOICE = Path("metrics/ab_lr.json")

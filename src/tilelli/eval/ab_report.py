@@ -21,7 +21,7 @@ shows "no difference" and Welch's test shows a difference. p >= 0.05 alone never
 
 The sweep runs at the full ab.train length, so an lr is judged at the horizon it is used at
 (the cosine schedule depends on `steps`), and the final run of the sweep seed IS the sweep run
-at the chosen lr (train/ab.py copies it: same model, seed, data and config; training is
+at the chosen lr (train/recipes.py copies it: same model, seed, data and config; training is
 deterministic on CPU). A sweep of n lrs thus costs n - 1 extra runs per arm.
 
 Choice rule: the lowest final val bpb; NaN / inf (a diverged run) never wins; on an exact tie
@@ -29,7 +29,7 @@ the smaller lr wins (the more conservative step). `at_edge` records an arm whose
 smallest or largest of the grid, i.e. possibly under-tuned: widen ab.sweep.lrs then.
 
 This module reads only JSON and CSV, so it imports neither torch nor tilelli.train. The A/B's
-plan (params ab, checked), its run names and the chosen lr, which training (tilelli.train.ab) needs
+plan (params ab, checked), its run names and the chosen lr, which training (tilelli.train.recipes) needs
 too, live in tilelli.study.
 """
 from __future__ import annotations

@@ -307,7 +307,7 @@ def training_rows(meta: dict, corpus: str | None = None) -> list[tuple[str, str]
     steps = _fmt(summary.get("steps"))
     if steps and isinstance(summary.get("tokens"), int):
         steps += f" ({summary['tokens']:,} tokens; batch {train.get('batch_size')} x {train.get('seq_len')} bytes)"
-    recipe = _dict(meta.get("recipe"))     # a metacog model's recipe (train/experiments.py): its weight lives here
+    recipe = _dict(meta.get("recipe"))     # a metacog model's recipe (train/recipes.py): its weight lives here
     return [("stage", f"`{meta['stage']}`" if meta.get("stage") else ""),
             ("initialised from", f"`models/{meta['init']}`" if meta.get("init") else "random init"),
             ("variant", f"{meta['variant']} (metacog weight {recipe.get('weight')}, seed {meta.get('seed')})"

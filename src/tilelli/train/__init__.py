@@ -6,7 +6,7 @@
                     state_dir="checkpoints/base/pretrain-s0", log_dir="plots/train/base/pretrain-s0")
 
 Stage-level recipes (what each DVC stage trains, on which data): tilelli.train.recipes
-(pretrain, SFT) and tilelli.train.experiments (metacog variants, splice, Lite vs vanilla).
+(pretrain, SFT, metacog variants, splice, Lite vs vanilla).
 """
 from tilelli.train.config import TrainConfig
 from tilelli.train.loop import train

@@ -1,4 +1,8 @@
-"""The training loop shared by every training stage.
+"""The one training loop and what it runs on: the optimizer and its schedule, resume state, process groups.
+
+Loop
+----
+The training loop shared by every training stage.
 
     summary = train(model, cfg, batch_fn, loss_fn, eval_fn,
                     out_dir="models/base/pretrain-s0", state_dir="checkpoints/base/pretrain-s0",
@@ -11,8 +15,8 @@
   `lb_weight` x the router load-balance loss.
 - `eval_fn(model) -> {name: float}` runs every `eval_every` steps and at the end (rank 0 value
   is averaged over ranks).
-- AdamW + warmup/cosine (tilelli.train.optim), gradient accumulation, clipping; DDP under torchrun
-  (tilelli.train.dist). `cfg.compile` (torch.compile) and `cfg.precision` (fp32 | bf16 autocast)
+- AdamW + warmup/cosine (Optimizer, below), gradient accumulation, clipping; DDP under torchrun
+  (Process groups, below). `cfg.compile` (torch.compile) and `cfg.precision` (fp32 | bf16 autocast)
   come from params and mean the same on every device: the paper profile turns both on, and the CPU
   preflight (conf/profile/preflight.yaml) runs that very path on inductor's CPU backend and CPU
   autocast; the tiny profile leaves both off (fp32 eager, its pinned numerics). Before, both were
@@ -20,36 +24,73 @@
   pinned numerics is refused (one line): measured on a 2-core AVX-512 VM, a paper-size step took 17 s
   pinned (oneDNN off) against 0.6 s native, and the compiled vanilla model's bf16 attention
   (inductor's SDPA kernel) fails under ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU.
-- Resume: a checkpoint every `ckpt_every` steps in `state_dir` (tilelli.train.state); on the
+- Resume: a checkpoint every `ckpt_every` steps in `state_dir` (Resume state, below); on the
   next call with the same fingerprint the run continues and ends with the same weights as an
   uninterrupted run. A finished run saves `out_dir` atomically and deletes its state.
 - The per-step log (train.csv) and evaluation log (eval.csv) in `log_dir` are rewritten
   atomically at each checkpoint and at the end (from the rows stored in the resume state), so
   they always match the weights. Only rank 0 writes files.
+
+Optimizer
+---------
+AdamW with decoupled weight decay on matrices only, and warmup + cosine learning rate.
+
+Norm gains, biases, embeddings, the router and SSM scalars get no weight decay: decaying a
+LayerNorm gain or a position embedding toward 0 only fights the loss. Matrices (ndim >= 2,
+except embedding tables) are decayed, as in the published recipe (AdamW, wd 0.01).
+
+Resume state
+------------
+Resume state: model + optimizer tensors in safetensors, the rest in JSON, written atomically.
+
+Layout of `state_dir` (checkpoints/<run>: git-ignored and outside DVC, so DVC never deletes it):
+    state.safetensors   model.<name> and optim.<param index>.<key> tensors
+    state.json          step, fingerprint, optimizer param_groups, the training log so far
+
+The fingerprint hashes everything that defines the run (training config, model config, the
+init checkpoint's sha256), so a run with other params never resumes from stale state. A
+finished run deletes its state: a later forced re-run starts fresh. No pickle is involved.
+
+Process groups
+--------------
+Process-group helpers: the same loop runs alone or under `torchrun --nproc_per_node N`.
+
+Under torchrun (WORLD_SIZE > 1) each process takes `batch_size / world` sequences of every
+global batch, DistributedDataParallel averages gradients, and only rank 0 writes files. The
+backend is NCCL on CUDA and gloo on CPU (the tests run 2 CPU processes with gloo).
 """
 from __future__ import annotations
 
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import io
+import json
+import math
+import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as torch_dist
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from tilelli import numerics
-from tilelli.io import write_text
+from tilelli.errors import TilelliError
+from tilelli.io import atomic_dir, read_json, write_text
+from tilelli.model.checkpoint import tensor_bytes
 from tilelli.model.quantities import bits_per_byte, nll_sum
 from tilelli.stage import log, quiet
-from tilelli.train import dist as D
 from tilelli.train.objectives import lm_loss
-from tilelli.train.optim import lr_at, make_optimizer
-from tilelli.train.state import clear_state, fingerprint, load_state, save_state
 
 
+# ---- Loop ----------------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate_lm(model, batches, device) -> dict:
     """Token-weighted mean loss over fixed batches; bytes are tokens, so bpb = nats / ln 2."""
@@ -95,14 +136,12 @@ def _to(batch: dict, device) -> dict:
 def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state_dir, log_dir,
           metadata=None, identity=None, device="auto") -> dict:
     """Train `model` for cfg.steps optimizer steps; returns a summary dict (rank 0)."""
-    device = D.resolve_device(device) if isinstance(device, str) else device
-    dist, device = D.init(device)
+    device = resolve_device(device) if isinstance(device, str) else device
+    dist, device = init(device)
     if cfg.batch_size % (cfg.grad_accum * dist.world):
-        from tilelli.errors import TilelliError
         raise TilelliError(f"params.yaml: {cfg.name}.batch_size={cfg.batch_size} does not divide into "
                            f"grad_accum={cfg.grad_accum} x {dist.world} processes")
     if cfg.precision == "bf16" and device.type == "cpu" and numerics.pinned():
-        from tilelli.errors import TilelliError
         raise TilelliError(f"params.yaml: {cfg.name}.precision=bf16 on CPU needs deterministic: false (the pinned "
                            f"numerics run bf16 ~28x slower, and compiled bf16 attention fails on AVX-512 CPUs)")
     torch.manual_seed(cfg.seed)
@@ -143,12 +182,12 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
         grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
                      if cfg.grad_clip > 0 else float("nan"))
         optimizer.step()
-        row = {"step": step + 1, "lr": lr, **{k: D.all_mean(v, dist) for k, v in logs.items()},
+        row = {"step": step + 1, "lr": lr, **{k: all_mean(v, dist) for k, v in logs.items()},
                "grad_norm": grad_norm}
         now = time.perf_counter()
         train_time += now - t_last
         if eval_fn is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            row.update({k: D.all_mean(v, dist) for k, v in eval_fn(model).items()})
+            row.update({k: all_mean(v, dist) for k, v in eval_fn(model).items()})
             if bar.disable and dist.main:  # CI / no terminal: one line per evaluation instead of a bar
                 log(f"[{cfg.name}] step {step + 1}/{cfg.steps} loss {row.get('loss', float('nan')):.4f} "
                     f"val_bpb {row.get('val_bpb', float('nan')):.4f}")
@@ -160,7 +199,7 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
             if dist.main:
                 save_state(state_dir, model, optimizer, step + 1, fp, rows)
                 _write_logs(log_dir, rows)
-            D.barrier(dist)
+            barrier(dist)
         t_last = time.perf_counter()
     bar.close()
 
@@ -176,5 +215,130 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
         model.save_pretrained(out_dir, metadata={"stage": cfg.name, "train": cfg.as_dict(),
                                                  "summary": summary, **(metadata or {})})
         clear_state(state_dir)
-    D.barrier(dist)
+    barrier(dist)
     return {**summary, "timing": timing, "main_process": dist.main}
+
+
+# ---- Optimizer -----------------------------------------------------------------------------------
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim >= 2 and id(p) not in embedding_ids and "router" not in name:
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model, cfg) -> torch.optim.AdamW:
+    # foreach=False keeps CPU results bit-identical between runs and across resume.
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
+                             betas=(cfg.beta1, cfg.beta2), foreach=False)
+
+
+def lr_at(step: int, cfg) -> float:
+    """Linear warmup over `warmup` steps, then cosine from lr to lr*min_lr_ratio at `steps`."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(1, cfg.steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+# ---- Resume state --------------------------------------------------------------------------------
+def fingerprint(*parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def save_state(state_dir, model, optimizer, step: int, fp: str, log_rows: list[dict]) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for idx, pstate in opt["state"].items():
+        for key, value in pstate.items():
+            t = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"optim.{idx}.{key}"] = t.detach().cpu().contiguous()
+    meta = {"step": step, "fingerprint": fp, "param_groups": opt["param_groups"], "log": log_rows}
+    with atomic_dir(state_dir, need=tensor_bytes(tensors)) as tmp:      # a full disk: one line
+        save_file(tensors, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(meta, default=list))
+
+
+def load_state(state_dir, model, optimizer, fp: str):
+    """Restore in place; return (step, log_rows), or None when there is nothing to resume."""
+    state_dir = Path(state_dir)
+    meta_path, tensor_path = state_dir / "state.json", state_dir / "state.safetensors"
+    if not meta_path.is_file() or not tensor_path.is_file():
+        return None
+    try:
+        meta = read_json(meta_path)
+        tensors = load_file(str(tensor_path))
+    except (TilelliError, SafetensorError, OSError) as e:
+        raise TilelliError(f"{state_dir}: resume state is corrupt ({e}); delete the folder to start fresh") from None
+    if meta.get("fingerprint") != fp:
+        return None  # another configuration: not ours to resume
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"]), list(meta["log"])
+
+
+def clear_state(state_dir) -> None:
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+# ---- Process groups ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TilelliError(f"device={name!r} but CUDA is not available; use device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise TilelliError(f"device={name!r}: expected auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def init(device: torch.device) -> tuple[Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), device
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    return Dist(rank, world, local), device
+
+
+def all_mean(value: float, dist: Dist) -> float:
+    if dist.world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    torch_dist.all_reduce(t)
+    return t.item() / dist.world
+
+
+def barrier(dist: Dist) -> None:
+    if dist.world > 1:
+        torch_dist.barrier()

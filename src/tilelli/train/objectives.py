@@ -14,7 +14,7 @@ Batches are dicts of tensors built by tilelli.train.batches:
   sequence is 1 - H(router)/ln P averaged over layers and prompt positions, so the metacog term
   pushes the router to be decisive on in-domain prompts and undecided on OOD ones. weight = 0
   (v8b) leaves CE + BCE, whose gradients still flow through the (unfrozen) router; the N4
-  control freezes it. The variants' recipes (train/experiments.py) set weight, the data, and
+  control freezes it. The variants' recipes (train/recipes.py) set weight, the data, and
   bce_weight = 0 where the head does not train (router-only v5, v6).
 """
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The training stages as functions of params: pretrain, chat SFT, abstain SFT, metacog, A/B.
+"""The training stages as functions of params: pretrain, chat SFT, abstain SFT, the metacognition variants, the splice, and the A/B runs.
+
+Base chain
+----------
+The training stages as functions of params: pretrain, chat SFT, abstain SFT, metacog, A/B.
 
 Stage scripts (stages/*.py) call these; everything here goes through the one loop in
 tilelli.train.loop. Paths follow dvc.yaml: models/<name> (DVC-cached save_pretrained dirs),
@@ -7,23 +11,94 @@ checkpoints/<name> (resume state, git-ignored, outside DVC), plots/train/<name>/
 (tokens/s and wall time: git-ignored, since they change from run to run). The base chain runs
 once per study seed (tilelli.study.base_chain: base/pretrain-s<seed> -> base/chat-s<seed> ->
 base/v4-s<seed>), seeded with that seed for init and data order.
+
+Experiments
+-----------
+The study's experiments: metacognition variants, the splice, and Lite vs vanilla (A/B).
+
+- `metacog(params, variant, seed)`: models/base/v4-s<seed> -> models/metacog/<variant>-s<seed>, trained by
+  the variant's recipe (params metacog.recipes.<variant>, train/config.py MetacogRecipe): its
+  metacog weight (v7's is the top-level `metacog_weight`, the main joint model the claims read),
+  which parameters train (all / router / all_but_router: the others get requires_grad False and
+  stay out of the optimizer, so they end bit-identical to their base), and which data:
+    raw_text          packed corpus windows (in-domain: CE, router-confidence target 1) and the
+                      OOD texts without a chat frame (no CE, target 0)          (published v5)
+    chat_vs_ood       chat + unanswerable pairs in the chat frame (CE, abstain label 0/1, target 1)
+                      and the OOD prompts in the chat frame (no CE, abstain 1, target 0)  (v6-v8a)
+    in_domain_subset  as chat_vs_ood, but only a fixed ce_subset fraction of the pairs (chosen by
+                      a hash of the prompt, the same for every seed) keeps its CE        (v8b)
+  One objective for all (MetacogLoss: CE + weight x router-confidence BCE + the abstain head's
+  BCE), the head's BCE only where the head trains (not in the router-only variants).
+- `splice(params, seed)`: base/v4-s<seed> with the abstain head of metacog/<main>-s<seed> grafted
+  on, no other change -> models/splice/<main>-s<seed> (one per seed: claims read every seed).
+Seed s of a variant or splice always starts from seed s's own base (tilelli.study.v4_dir), so a
+CI over seeds covers the training variance of the base chain too.
+- Lite vs vanilla (A/B): the A/B runs below (lr sweep and final runs), tilelli.eval.ab_report.
+
+A/B runs
+--------
+Lite vs vanilla (A/B) training runs: the lr sweep and the final runs, through the one loop.
+
+    ab_sweep_run(params, arm, lr)  seed ab.sweep.seed at `lr`  -> models/ab/sweep/<arm>-lr<lr>
+    ab_run(params, arm, seed)      seed at the arm's chosen lr -> models/ab/<arm>-s<seed>
+
+Both are `ab_train`: a from-scratch pretrain of ab.models[arm] under ab.train with the lr set,
+on the same packed data, steps and batches for both arms (run_training, above).
+Run names and the chosen lr live in tilelli.study; the lr choice and the statistics in tilelli.eval.ab_report.
+
+Reuse: the final run of seed ab.sweep.seed would repeat the sweep run at the chosen lr step
+for step (same model, seed, data and TrainConfig; CPU training is deterministic), so it is a
+copy of that run's model, logs and metrics, made only after checking that the two configs
+agree. With 3 lrs and 3 seeds that is 10 runs instead of 12.
+
+Tiny settings (conf/profile/tiny.yaml `ab`), measured on this 2-core machine with seed 0, warmup
+30, cosine to 0.1 x lr; "escape" = first step whose 10-step mean train loss is below 2.0 nats
+(vanilla's plateau is 2.3-2.5 nats, val 3.4-3.6 bits/byte):
+  batch x seq  steps  vanilla lr: escape step, final val bpb          Lite lr: final val bpb
+  16 x 128      300   3e-3: 237, 2.63 (51 s)
+  16 x 128      600   3e-3: 230, 1.16 (94 s)
+   8 x 128      400   1e-3 / 3e-3 / 1e-2: none, 3.10 / 2.93 / 3.13
+   8 x 128     1000   3e-3: 354, 1.14 (86 s)
+   4 x 128     1000   3e-3: 699, 2.50
+   8 x 64       600   3e-3: 340, 2.19; 1e-2: none, 3.31               3e-3: 0.77
+  16 x 32       600   3e-3: 229, 1.78 (23 s)                          3e-3: 0.94 (36 s)
+  16 x 64       400   1e-3: 279, 2.62   2e-3: 196, 2.13   3e-3: 197, 2.01   1e-3: 1.04   3e-3: 0.815
+                      5e-3: 223, 2.09   1e-2: 378, 2.91 (~28 s each)      1e-2: 0.772  3e-2: 0.865 (~36 s)
+Vanilla leaves its plateau after a number of optimizer steps more than of tokens (batch 16:
+~200-230, batch 8: ~350, batch 4: ~700), and a 64-byte context halves the cost of a step at 128
+without moving the escape; so the tiny A/B runs 16 x 64 for 400 steps (410K tokens per run).
+Its sweep [1e-3, 3e-3, 1e-2] picks 3e-3 for vanilla (interior; 2e-3 and 5e-3 are worse too) and
+1e-2 for Lite (at the grid's edge, but 3e-2 is worse). Seeds 0/1/2, val bpb half-way -> end:
+vanilla 2.91/2.96/3.03 -> 2.01/2.06/2.11, Lite 1.11/1.10/1.15 -> 0.77/0.79/0.78. Both are past
+their plateaus (vanilla's half-way value is already 0.5 bits below its 3.45 at step 100), and
+the 3.7x gap of the untuned A/B (2.66 vs 0.71) shrinks to 2.6x (2.06 vs 0.78); at 1,200 steps of 16 x 128 it is 1.4x (0.563 vs
+0.393), so the tiny A/B measures how fast each arm learns, not where it converges.
+Cost: 10 runs (~36 s Lite, ~28 s vanilla, +3 s start-up each), 2 copies and 2 reports: ~6 min.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from tilelli.io import read_jsonl, sha256_file, write_json
+import numpy as np
+
+from tilelli.data.chat import IGNORE_INDEX
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.errors import TilelliError
+from tilelli.io import atomic_dir, read_jsonl, sha256_file, write_json
 from tilelli.stage import log, param
-from tilelli.study import base_step, check_seed
-from tilelli.train.batches import encode_example, example_batches, window_batches
-from tilelli.train.config import TrainConfig
-from tilelli.train.dist import resolve_device
-from tilelli.train.loop import evaluate_lm, train
-from tilelli.train.objectives import AbstainLoss, lm_loss
+from tilelli.study import (ab_plan, base_step, check_seed, chosen_lr, final_run, run_metrics, splice_dir, sweep_run,
+                           v4_dir, variant_dir)
+from tilelli.train.batches import encode_example, encode_text, example_batches, window_batches
+from tilelli.train.config import MetacogRecipe, TrainConfig
+from tilelli.train.loop import evaluate_lm, resolve_device, train
+from tilelli.train.objectives import AbstainLoss, MetacogLoss, lm_loss
 
+
+# ---- Base chain ----------------------------------------------------------------------------------
 PACKED = Path("data/packed")
 SFT = Path("data/sft")
 
@@ -132,3 +207,172 @@ def torch_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+# ---- Experiments ---------------------------------------------------------------------------------
+CHAT_FILES = ("chat_train.jsonl", "abstain_train.jsonl")
+OOD_FILE = "ood_train.jsonl"
+
+
+def select_trainable(model, trainable: str) -> int:
+    """Set requires_grad for a recipe's `trainable`; returns the number of trainable weights.
+
+    Frozen parameters get no gradient and optim.param_groups leaves them out of AdamW (no
+    update, no weight decay), so they are saved bit-identical to the initial model.
+    """
+    router = {id(p) for p in model.router_parameters()}
+    if trainable != "all" and not router:
+        raise TilelliError(f"metacog trainable={trainable!r} needs a routed model; {model.config.name} has no router")
+    for p in model.parameters():
+        p.requires_grad_(trainable == "all" or (id(p) in router) == (trainable == "router"))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def in_ce_subset(prompt: str, fraction: float) -> bool:
+    """A fixed subset of about `fraction` of the prompts, by hash: the same for every seed."""
+    return int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[:8], "little") < fraction * 2**64
+
+
+def _ood_texts() -> list[str]:
+    return [row.get("prompt") or row.get("text") for row in read_jsonl(SFT / OOD_FILE)]
+
+
+def raw_text_examples(recipe: MetacogRecipe, seq_len: int) -> list[dict]:
+    """`windows` evenly spaced corpus windows (CE, in-domain) + the OOD texts unframed (no CE)."""
+    shard = open_shard(PACKED / "train.bin")
+    starts = np.linspace(0, len(shard) - seq_len - 2, recipe.windows).astype(np.int64)
+    windows = [encode_text(shard[s:s + seq_len + 1], seq_len, lm=True, ood=0.0) for s in starts]
+    return windows + [encode_text(t.encode("utf-8"), seq_len, lm=False, ood=1.0) for t in _ood_texts()]
+
+
+def chat_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> list[dict]:
+    """Chat + unanswerable pairs (CE on all, or on the ce_subset) + the OOD prompts (no CE)."""
+    rows = [r for f in CHAT_FILES for r in read_jsonl(SFT / f)]
+    examples = sft_examples(rows, seq_len, param(params, "sft.abstain_template"))
+    if recipe.data == "in_domain_subset":   # the rest keep their prompt and head label, no CE
+        examples = [e if in_ce_subset(r["prompt"], recipe.ce_subset) else {**e, "y": [IGNORE_INDEX] * len(e["y"])}
+                    for r, e in zip(rows, examples)]
+    return examples + [encode_example(t, None, seq_len, abstain=1.0, ood=1.0) for t in _ood_texts()]
+
+
+def metacog_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> tuple[list[dict], list[str]]:
+    """(training examples, the files they come from) for the recipe's data."""
+    if recipe.data == "raw_text":
+        return raw_text_examples(recipe, seq_len), [PACKED / "train.bin", SFT / OOD_FILE]
+    return chat_examples(params, recipe, seq_len), [*(SFT / f for f in CHAT_FILES), SFT / OOD_FILE]
+
+
+def metacog(params: dict, variant: str, seed: int) -> dict:
+    """Train metacog/<variant>-s<seed> from base/v4-s<seed> by the variant's recipe; returns the summary."""
+    from tilelli.model import TilelliLM
+
+    m = param(params, "metacog")
+    recipe = MetacogRecipe.from_params(m, variant)
+    base = v4_dir(check_seed(params, seed))
+    torch_seed(seed)
+    model = TilelliLM.from_pretrained(f"models/{base}")
+    n_trainable = select_trainable(model, recipe.trainable)
+    name = variant_dir(variant, seed)
+    cfg = train_config(params, "metacog.train", model, run=name, seed=seed, overrides=recipe.train)
+    train_ex, files = metacog_examples(params, recipe, cfg.seq_len)
+    valid_rows = read_jsonl(SFT / "chat_valid.jsonl")
+    bce_weight = float(m.get("bce_weight", 1.0)) if recipe.trains_head else 0.0
+    return run_training(
+        params, cfg, model, out=name,
+        batch_fn=lambda c: example_batches(train_ex, c),
+        eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
+        loss_fn=MetacogLoss(float(recipe.weight), bce_weight),
+        identity={"init": sha256_file(f"models/{base}/model.safetensors"), "variant": variant,
+                  "recipe": recipe.as_dict(), "data": [sha256_file(f) for f in files]},
+        metadata={"init": base, "variant": variant, "seed": seed, "recipe": recipe.as_dict(),
+                  "trainable_params": n_trainable})
+
+
+def splice(params: dict, seed: int) -> Path:
+    """Graft the abstain head of metacog/<main>-s<seed> onto base/v4-s<seed>; nothing else changes."""
+    from safetensors.torch import load_file
+
+    from tilelli.model import TilelliLM
+
+    main = param(params, "metacog.main")
+    base_name = v4_dir(check_seed(params, seed))
+    donor, out = variant_dir(main, seed), Path("models") / splice_dir(main, seed)
+    base = TilelliLM.from_pretrained(f"models/{base_name}")
+    head = {k: v for k, v in load_file(f"models/{donor}/model.safetensors").items() if k.startswith("abstain.")}
+    if not head:
+        raise TilelliError(f"models/{donor}: no abstain.* tensors to graft")
+    state = base.state_dict()
+    mismatched = [k for k in head if k not in state or state[k].shape != head[k].shape]
+    if mismatched:
+        raise TilelliError(f"models/{donor}: abstain head {mismatched} does not fit {base_name} (different width?)")
+    state.update(head)
+    base.load_state_dict(state)
+    base.save_pretrained(out, metadata={"stage": "splice", "base": base_name, "seed": seed, "head_from": donor,
+                                        "grafted": sorted(head)})
+    return out
+
+
+# ---- A/B runs ------------------------------------------------------------------------------------
+def ab_train(params: dict, arm: str, seed: int, lr: float, run: str) -> dict:
+    """One from-scratch pretrain of ab.models[arm] at (seed, lr) -> models/<run>, metrics/train/<run>.json."""
+    from tilelli.model import TilelliLM
+
+    plan = ab_plan(params)
+    name = plan.models[plan.check_arm(arm)]
+    torch_seed(seed)
+    model = TilelliLM.from_config(name)
+    cfg = train_config(params, "ab.train", model, run=run, seed=seed, overrides={"lr": lr})
+    shard = open_shard(PACKED / "train.bin")
+    summary = run_training(
+        params, cfg, model, out=run,
+        batch_fn=lambda c: window_batches(shard, c.seq_len, c),
+        eval_batches=lambda c: valid_batches(PACKED / "valid.bin", c.seq_len, c.batch_size, c.eval_batches),
+        identity={"model": name, "data": sha256_file(PACKED / "meta.json")},
+        metadata={"arm": arm, "model_name": name, "seed": seed, "lr": lr})
+    config = {k: v for k, v in cfg.as_dict().items() if k != "name"}
+    metrics = {**summary, "arm": arm, "model_name": name, "seed": seed, "lr": lr, "params": model.num_params(),
+               "tokens_per_step": cfg.batch_size * cfg.seq_len, "config": config}
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes (as run_training)
+        write_json(f"metrics/train/{run}.json", metrics)
+    return metrics
+
+
+def ab_sweep_run(params: dict, arm: str, lr: float) -> dict:
+    plan = ab_plan(params)
+    if float(lr) not in plan.lrs:
+        raise TilelliError(f"ab sweep lr {lr} is not in params.yaml ab.sweep.lrs {plan.lrs}")
+    return ab_train(params, arm, plan.sweep_seed, float(lr), sweep_run(arm, lr))
+
+
+def ab_run(params: dict, arm: str, seed: int) -> dict:
+    """The final run of (arm, seed) at the arm's chosen lr; the sweep seed's is the sweep run, copied."""
+    plan = ab_plan(params)
+    plan.check_arm(arm)
+    if seed not in plan.seeds:
+        raise TilelliError(f"ab seed {seed} is not in params.yaml ab.seeds {plan.seeds}")
+    lr = chosen_lr(params, arm)
+    if seed == plan.sweep_seed:
+        return reuse_sweep_run(params, arm, seed, lr)
+    return ab_train(params, arm, seed, lr, final_run(arm, seed))
+
+
+def reuse_sweep_run(params: dict, arm: str, seed: int, lr: float) -> dict:
+    """Copy the sweep run at (arm, lr) to final_run(arm, seed) after checking it is that run."""
+    plan = ab_plan(params)
+    src, dst = sweep_run(arm, lr), final_run(arm, seed)
+    metrics = run_metrics(src, "run `dvc repro ab_sweep`")
+    want = TrainConfig.from_params({**plan.train, "lr": lr}, dst, seed=seed, key="ab.train").as_dict()
+    want = {**{k: v for k, v in want.items() if k != "name"}, "model_name": plan.models[arm]}
+    got = {**metrics.get("config", {}), "model_name": metrics.get("model_name")}
+    differ = sorted(k for k in want if got.get(k) != want[k])
+    if differ:
+        raise TilelliError(f"metrics/train/{src}.json is not the run {dst} would be (differs in "
+                           f"{', '.join(differ)}); re-run `dvc repro ab_sweep`")
+    with atomic_dir(f"models/{dst}") as tmp:
+        shutil.copytree(f"models/{src}", tmp, dirs_exist_ok=True)
+    with atomic_dir(f"plots/train/{dst}") as tmp:
+        shutil.copytree(f"plots/train/{src}", tmp, dirs_exist_ok=True)
+    out = {**metrics, "reused_from": src}
+    write_json(f"metrics/train/{dst}.json", out)
+    log(f"[{dst}] = {src} (same model, seed {seed}, lr {lr} and config): copied, not retrained")
+    return out
