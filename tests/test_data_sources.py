@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tilelli.data import corpus
+from tilelli.data import corpus as sources   # the download sources (the name `corpus` is a fixture here)
 from tilelli.data.corpus import builtin_documents
 from tilelli.data.facts import answer, fictional_places, places, split_plan
 from tilelli.errors import TilelliError
@@ -52,26 +52,26 @@ def hf_home(tmp_path, monkeypatch):
 
 def test_unknown_source_lists_the_valid_ones():
     with pytest.raises(TilelliError) as e:
-        corpus.check_data_params(cfg(source="wikipedia"))
+        sources.check_data_params(cfg(source="wikipedia"))
     msg = str(e.value)
-    assert "\n" not in msg and all(s in msg for s in corpus.SOURCES)
+    assert "\n" not in msg and all(s in msg for s in sources.SOURCES)
 
 
 @pytest.mark.parametrize("bad", [0, -5, "1000", 1.5, None, True])
 def test_max_bytes_must_be_a_positive_integer(bad):
     with pytest.raises(TilelliError, match="data.max_bytes"):
-        corpus.check_data_params(cfg(max_bytes=bad))
+        sources.check_data_params(cfg(max_bytes=bad))
 
 
 @pytest.mark.parametrize("key,bad", [("valid_fraction", 0.0), ("valid_fraction", 0.7), ("min_int_score", 9)])
 def test_other_bad_params_are_rejected(key, bad):
     with pytest.raises(TilelliError, match=f"data.{key}"):
-        corpus.check_data_params(cfg(**{key: bad}))
+        sources.check_data_params(cfg(**{key: bad}))
 
 
 def test_local_source_needs_paths():
     with pytest.raises(TilelliError, match="data.local_paths"):
-        corpus.check_data_params(cfg(source="local"))
+        sources.check_data_params(cfg(source="local"))
 
 
 # --- builtin ----------------------------------------------------------------------------------
@@ -122,10 +122,10 @@ def test_builtin_stops_at_the_byte_budget():
 
 def test_hf_texts_filters_int_score_and_stops_at_max_bytes(tmp_path, hf_home):
     rows = [("a" * 100, 3), ("b" * 100, 2), ("c" * 100, 5), ("d" * 100, 4), ("e" * 100, 3)]
-    ds = corpus.open_parquet_stream([fineweb_parquet(tmp_path / "fw.parquet", rows)])
-    assert list(corpus.hf_texts(ds, max_bytes=10_000, min_int_score=3)) == ["a" * 100, "c" * 100, "d" * 100, "e" * 100]
-    assert list(corpus.hf_texts(ds, max_bytes=150, min_int_score=3)) == ["a" * 100, "c" * 100]
-    assert len(list(corpus.hf_texts(ds, max_bytes=10_000, min_int_score=None))) == 5
+    ds = sources.open_parquet_stream([fineweb_parquet(tmp_path / "fw.parquet", rows)])
+    assert list(sources.hf_texts(ds, max_bytes=10_000, min_int_score=3)) == ["a" * 100, "c" * 100, "d" * 100, "e" * 100]
+    assert list(sources.hf_texts(ds, max_bytes=150, min_int_score=3)) == ["a" * 100, "c" * 100]
+    assert len(list(sources.hf_texts(ds, max_bytes=10_000, min_int_score=None))) == 5
 
 
 def test_fineweb_source_runs_through_the_same_path_as_the_hub(tmp_path, hf_home, monkeypatch):
@@ -135,10 +135,10 @@ def test_fineweb_source_runs_through_the_same_path_as_the_hub(tmp_path, hf_home,
 
     def fake_open(label, dataset, config, revision, split="train", hint=""):
         opened.update(label=label, dataset=dataset, config=config, revision=revision)
-        return corpus.open_parquet_stream([path])
-    monkeypatch.setattr(corpus, "open_hub_stream", fake_open)
-    monkeypatch.setattr(corpus, "resolve_revision", lambda d, r: "0123abcd")
-    manifest = corpus.download(cfg(source="fineweb-edu", max_bytes=1_000), tmp_path / "raw")
+        return sources.open_parquet_stream([path])
+    monkeypatch.setattr(sources, "open_hub_stream", fake_open)
+    monkeypatch.setattr(sources, "resolve_revision", lambda d, r: "0123abcd")
+    manifest = sources.download(cfg(source="fineweb-edu", max_bytes=1_000), tmp_path / "raw")
     assert opened == {"label": "data.source=fineweb-edu", "dataset": "HuggingFaceFW/fineweb-edu",
                       "config": "sample-10BT", "revision": "main"}
     texts = [json.loads(line)["text"] for line in open(tmp_path / "raw" / "corpus.jsonl")]
@@ -152,7 +152,7 @@ def test_local_source_reads_jsonl_and_parquet_in_order(tmp_path, hf_home):
     j = tmp_path / "a.jsonl"
     j.write_text("".join(json.dumps({"text": f"jsonl {i}"}) + "\n" for i in range(3)))
     p = fineweb_parquet(tmp_path / "b.parquet", [("parquet keep", 4), ("parquet drop", 1)])
-    m = corpus.download(cfg(source="local", local_paths=[str(j), str(p)], max_bytes=10_000), tmp_path / "raw")
+    m = sources.download(cfg(source="local", local_paths=[str(j), str(p)], max_bytes=10_000), tmp_path / "raw")
     texts = [json.loads(line)["text"] for line in open(tmp_path / "raw" / "corpus.jsonl")]
     assert texts == ["jsonl 0", "jsonl 1", "jsonl 2", "parquet keep"]
     assert m["documents"] == 4 and m["bytes"] == sum(len(t) for t in texts)
@@ -162,12 +162,12 @@ def test_local_jsonl_error_names_file_and_line(tmp_path):
     j = tmp_path / "bad.jsonl"
     j.write_text('{"text": "ok"}\n{"text": oops}\n')
     with pytest.raises(TilelliError, match=r"bad\.jsonl:2:"):
-        corpus.download(cfg(source="local", local_paths=[str(j)]), tmp_path / "raw")
+        sources.download(cfg(source="local", local_paths=[str(j)]), tmp_path / "raw")
 
 
 def test_local_missing_file_is_one_line(tmp_path):
     with pytest.raises(TilelliError, match="no such file"):
-        corpus.download(cfg(source="local", local_paths=[str(tmp_path / "nope.jsonl")]), tmp_path / "raw")
+        sources.download(cfg(source="local", local_paths=[str(tmp_path / "nope.jsonl")]), tmp_path / "raw")
 
 
 # --- offline ----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_hub_source_offline_fails_fast_and_keeps_old_output(tmp_path, monkeypatc
         raise OSError("network blocked by the test")
     monkeypatch.setattr(socket, "create_connection", no_network)
     with pytest.raises(TilelliError) as e:
-        corpus.download(cfg(source=source), out)
+        sources.download(cfg(source=source), out)
     assert dialled == []
     _assert_offline_message(str(e.value))
     assert (out / "corpus.jsonl").read_text() == '{"text": "old"}\n'
@@ -205,21 +205,21 @@ def test_unreachable_hub_fails_fast(monkeypatch, tmp_path):
         raise socket.gaierror(-2, "Name or service not known")
     monkeypatch.setattr(socket, "create_connection", no_network)
     with pytest.raises(TilelliError) as e:
-        corpus.download(cfg(source="fineweb-edu"), tmp_path / "raw")
+        sources.download(cfg(source="fineweb-edu"), tmp_path / "raw")
     _assert_offline_message(str(e.value))
     assert "cannot reach huggingface.co" in str(e.value)
 
 
 def test_hub_errors_from_datasets_become_one_line(monkeypatch, tmp_path):
     import datasets
-    monkeypatch.setattr(corpus, "_offline_env", lambda: None)
-    monkeypatch.setattr(corpus, "_probe_hub", lambda timeout=5.0: None)
+    monkeypatch.setattr(sources, "_offline_env", lambda: None)
+    monkeypatch.setattr(sources, "_probe_hub", lambda timeout=5.0: None)
 
     def fail(*a, **k):
         raise ConnectionError("Couldn't reach 'HuggingFaceFW/fineweb-edu' on the Hub (LocalEntryNotFoundError)\nmore")
     monkeypatch.setattr(datasets, "load_dataset", fail)
     with pytest.raises(TilelliError) as e:
-        corpus.download(cfg(source="fineweb-edu"), tmp_path / "raw")
+        sources.download(cfg(source="fineweb-edu"), tmp_path / "raw")
     _assert_offline_message(str(e.value))
     assert "ConnectionError" in str(e.value)
 
@@ -228,10 +228,10 @@ def test_stream_dropping_midway_leaves_no_partial_output(monkeypatch, tmp_path):
     def flaky():
         yield {"text": "first", "int_score": 4}
         raise ConnectionError("connection reset")
-    monkeypatch.setattr(corpus, "open_hub_stream", lambda *a, **k: flaky())
-    monkeypatch.setattr(corpus, "resolve_revision", lambda d, r: None)
+    monkeypatch.setattr(sources, "open_hub_stream", lambda *a, **k: flaky())
+    monkeypatch.setattr(sources, "resolve_revision", lambda d, r: None)
     with pytest.raises(TilelliError, match="stream failed"):
-        corpus.download(cfg(source="fineweb-edu"), tmp_path / "raw")
+        sources.download(cfg(source="fineweb-edu"), tmp_path / "raw")
     assert not (tmp_path / "raw").exists() and list(tmp_path.iterdir()) == []
 
 
