@@ -29,15 +29,13 @@ seeds; metacog.{variants, ranked, main, weight0_variant (default "v8b")}.
 import time
 from pathlib import Path
 
-from tilelli import study
+from tilelli import paths, study
 from tilelli.eval.auroc_report import (ReportConfig, behaviour, build_report, group_behaviour, merge_controls,
                                        model_page, summary_page)
 from tilelli.eval.figures import write_figures
 from tilelli.eval.regimes import read_gate_rows, read_jsonl, read_probe_rows
 from tilelli.io import atomic_dir, write_json
 from tilelli.stage import log, run, param
-
-CONTROLS_PATH = "data/probe/surface.jsonl"
 
 
 def main(params: dict) -> None:
@@ -46,9 +44,9 @@ def main(params: dict) -> None:
     cfg = ReportConfig.from_params(a)
     groups = study.probe_groups(params)
     models = [m for members in groups.values() for m in members]
-    controls = read_jsonl(CONTROLS_PATH)
-    rows = {m: merge_controls(read_probe_rows(f"data/probe/{m}.jsonl"), controls, m) for m in models}
-    gates = {m: read_gate_rows(f"data/probe/{m}.gates.jsonl") for m in models}
+    controls = read_jsonl(paths.SURFACE_ROWS)
+    rows = {m: merge_controls(read_probe_rows(paths.probe_rows(m)), controls, m) for m in models}
+    gates = {m: read_gate_rows(paths.probe_gates(m)) for m in models}
     log(f"[auroc] {len(models)} models in {len(groups)} groups, {cfg.bootstrap} bootstrap resamples")
 
     reference = study.weight0_variant(params)
@@ -67,24 +65,24 @@ def main(params: dict) -> None:
 
     metrics, tests, behaviour_json = report(groups)
     log(f"[auroc] statistics: {time.perf_counter() - t0:.1f} s")
-    write_json("metrics/auroc.json", metrics)
-    write_json("metrics/behaviour.json", behaviour_json)
+    write_json(paths.AUROC, metrics)
+    write_json(paths.BEHAVIOUR, behaviour_json)
     # Each seed alone (one whole replication): the same report on that seed's models, so verify can
     # say which verdicts hold on every seed and which flip with it (results/claims.md, "by seed").
-    with atomic_dir(study.SEED_METRICS) as d:
+    with atomic_dir(paths.SEED_METRICS) as d:
         for i, seed in enumerate(study.study_seeds(params)):
             one, _, one_beh = report(study.seed_groups(groups, i))
-            root = Path(d) / Path(study.seed_metrics_root(seed)).relative_to(study.SEED_METRICS) / "metrics"
-            write_json(root / "auroc.json", one)
-            write_json(root / "behaviour.json", one_beh)
+            root = Path(d) / Path(paths.seed_metrics_root(seed)).relative_to(paths.SEED_METRICS)
+            write_json(root / paths.AUROC, one)   # the same metric paths, under the seed's root
+            write_json(root / paths.BEHAVIOUR, one_beh)
     log(f"[auroc] per-seed reports ({len(study.study_seeds(params))} seeds): {time.perf_counter() - t0:.1f} s")
-    with atomic_dir("results/auroc") as d:
+    with atomic_dir(paths.AUROC_TABLES) as d:
         for m in models:
             (Path(d) / m).parent.mkdir(parents=True, exist_ok=True)
             (Path(d) / f"{m}.md").write_text(model_page(m, metrics[m], tests[m], beh[m], cfg.bootstrap))
         (Path(d) / "summary.md").write_text(summary_page(metrics, beh, models))
         write_json(Path(d) / "tests.json", tests)
-    with atomic_dir("plots/auroc") as d:
+    with atomic_dir(paths.AUROC_PLOTS) as d:
         write_figures(Path(d), rows, metrics)
     for g, v in metrics["groups"].items():
         log(f"[auroc] {g} ({len(v['members'])} seeds): cross abstain_p {v['abstain_p']['cross']['auroc']}, "

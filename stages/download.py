@@ -18,9 +18,7 @@ import time
 from tilelli import io
 from tilelli.data.corpus import check_data_params, download
 from tilelli.stage import dump_config, log, run, param
-
-RAW_DIR = "data/raw"
-MANIFEST = "metrics/data_manifest.json"
+from tilelli.paths import MANIFEST, RAW_DIR
 
 
 def main(params: dict) -> None:

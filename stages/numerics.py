@@ -13,8 +13,7 @@ from tilelli.io import write_json
 from tilelli.provenance import cpu_name
 from tilelli.train.fingerprint import fingerprint
 from tilelli.stage import log, run
-
-OUT = "metrics/numerics.json"
+from tilelli.paths import NUMERICS as OUT
 
 
 def main(params: dict) -> None:

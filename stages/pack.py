@@ -13,9 +13,7 @@ import time
 
 from tilelli.data.packing import pack_corpus
 from tilelli.stage import log, run, param
-
-CORPUS = "data/raw/corpus.jsonl"
-OUT_DIR = "data/packed"
+from tilelli.paths import CORPUS, PACKED_DIR as OUT_DIR
 
 
 def main(params: dict) -> None:

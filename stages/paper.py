@@ -11,11 +11,12 @@ from tilelli.io import write_text
 from tilelli.params import changed_from_profile
 from tilelli.provenance import provenance, provenance_markdown
 from tilelli.stage import run
+from tilelli.paths import PAPER
 
 
 def main(params: dict) -> None:
     header = provenance_markdown(provenance(params_changed=changed_from_profile(params)))
-    write_text("PAPER_OUTLINE.md", render(params, header=header))
+    write_text(PAPER, render(params, header=header))
 
 
 if __name__ == "__main__":

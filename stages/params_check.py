@@ -10,8 +10,7 @@ stages that depend on it (download, sft_data, prompts) do not re-run after a mer
 from tilelli.io import write_text
 from tilelli.params import check_composed
 from tilelli.stage import log, run
-
-OUT = "results/params_check.txt"
+from tilelli.paths import PARAMS_CHECK as OUT
 
 
 def main(params: dict) -> None:

@@ -16,6 +16,7 @@ from tilelli.eval.probe import probe_model
 from tilelli.eval.regimes import nan_to_none, read_jsonl, read_prompts
 from tilelli.io import write_json, write_jsonl
 from tilelli.stage import log, run, param
+from tilelli.paths import MODELS, model_path, probe_gates, probe_rows, probe_timing
 
 
 def main(params: dict, name: str) -> None:
@@ -23,7 +24,7 @@ def main(params: dict, name: str) -> None:
 
     p = param(params, "probe")
     template = param(params, "sft.abstain_template")
-    lm = TilelliLM.from_pretrained(f"models/{name}")
+    lm = TilelliLM.from_pretrained(model_path(name))
     settings = dict(batch_size=int(p["batch_size"]), gen_bytes=int(p["gen_bytes"]), seed=int(p.get("seed", 0)),
                     temperature=float(p.get("temperature", 0.0)), abstain_template=template)
 
@@ -35,9 +36,9 @@ def main(params: dict, name: str) -> None:
         g_rows, gate_timing[set_name] = probe_model(lm, gate_prompts, with_signals=False, **settings)
         gate_rows += g_rows
 
-    write_jsonl(f"data/probe/{name}.jsonl", [nan_to_none(r) for r in rows])
-    write_jsonl(f"data/probe/{name}.gates.jsonl", gate_rows)
-    write_json(f"data/probe_timing/{name}.json", {"probe": timing, "gates": gate_timing})
+    write_jsonl(probe_rows(name), [nan_to_none(r) for r in rows])
+    write_jsonl(probe_gates(name), gate_rows)
+    write_json(probe_timing(name), {"probe": timing, "gates": gate_timing})
     labels = {k: sum(r["label"] == k for r in rows) for k in ("answer", "refusal", "loop")}
     log(f"[probe] {name}: {len(rows)} prompts in {timing['total_s']:.1f}s "
         f"(signals {timing['signals_s']:.1f}s, generation {timing['generate_s']:.1f}s); labels {labels}; "
@@ -46,6 +47,6 @@ def main(params: dict, name: str) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="a directory under models/, e.g. base/v4-s0 or metacog/v7-s0")
+    ap.add_argument("--model", required=True, help=f"a directory under {MODELS}/, e.g. base/v4-s0 or metacog/v7-s0")
     args = ap.parse_args()
     run(lambda params: main(params, args.model))

@@ -14,8 +14,7 @@ import collections
 from tilelli import io
 from tilelli.data.prompts import build_probe
 from tilelli.stage import log, run, param
-
-OUT = "data/prompts/probe_210.jsonl"
+from tilelli.paths import PROMPTS as OUT
 
 
 def main(params: dict) -> None:

@@ -17,6 +17,7 @@ from tilelli.io import read_json, read_jsonl, write_json
 from tilelli.eval.router_shift import router_shift
 from tilelli.stage import log, run, param
 from tilelli.study import BASE_GROUP, base_models, metacog_groups, model_bases, n4_pair
+from tilelli.paths import BEHAVIOUR, ROUTER_SHIFT, model_path, sft_file
 
 
 def main(params: dict) -> None:
@@ -25,12 +26,12 @@ def main(params: dict) -> None:
     groups, n4 = {BASE_GROUP: base_models(params), **metacog_groups(params)}, n4_pair(params)
     names = [m for members in groups.values() for m in members]
     bases = model_bases(params)
-    models = {n: TilelliLM.from_pretrained(f"models/{n}") for n in names}
-    behaviour = read_json("metrics/behaviour.json")
-    rows = read_jsonl("data/sft/chat_valid.jsonl")
+    models = {n: TilelliLM.from_pretrained(model_path(n)) for n in names}
+    behaviour = read_json(BEHAVIOUR)
+    rows = read_jsonl(sft_file("chat", "valid"))
     result = router_shift(models, {n: bases[n] for n in names}, rows, param(params, "metacog.train.seq_len"),
                           param(params, "probe.batch_size"), behaviour, groups, n4)
-    write_json("metrics/router_shift.json", result)
+    write_json(ROUTER_SHIFT, result)
     for v in groups:
         g = result[v]
         log(f"[router_shift] {v}: KL to its base {g['kl_mean']['mean']:.4f} +- {g['kl_mean']['std']:.4f}, "

@@ -14,8 +14,7 @@ import time
 
 from tilelli.data.chat import build_sft_sets, write_sft_sets
 from tilelli.stage import dump_config, log, run, param
-
-OUT_DIR = "data/sft"
+from tilelli.paths import SFT_DIR as OUT_DIR
 
 
 def main(params: dict) -> None:

@@ -18,16 +18,13 @@ from tilelli import io
 from tilelli.eval.controls import DECIMALS, probe_familiarity, probe_surface
 from tilelli.eval.regimes import read_prompts
 from tilelli.stage import log, run, param
-
-SFT = "data/sft"
-OUT = "data/probe/surface.jsonl"
-METRICS = "metrics/surface.json"
+from tilelli.paths import SURFACE as METRICS, SURFACE_ROWS as OUT, sft_file
 
 
 def main(params: dict) -> None:
     probe = read_prompts(param(params, "probe.prompts"))
-    prompts_in = [r["prompt"] for r in io.read_jsonl(f"{SFT}/chat_train.jsonl", required=("prompt",))]
-    prompts_ood = [r["prompt"] for r in io.read_jsonl(f"{SFT}/ood_train.jsonl", required=("prompt",))]
+    prompts_in = [r["prompt"] for r in io.read_jsonl(sft_file("chat", "train"), required=("prompt",))]
+    prompts_ood = [r["prompt"] for r in io.read_jsonl(sft_file("ood", "train"), required=("prompt",))]
     rows, metrics = probe_surface(probe, prompts_in, prompts_ood)
     # numpy's OpenBLAS picks its kernel per CPU, so the fit's last bits differ between CPUs (README,
     # Determinism): what is written is rounded far above that noise, as the familiarity baselines are

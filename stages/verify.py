@@ -37,6 +37,7 @@ from tilelli.io import write_json, write_text
 from tilelli.params import changed_from_profile, describe_keys
 from tilelli.provenance import committed_json, provenance, provenance_markdown
 from tilelli.stage import log, run
+from tilelli.paths import CLAIMS_JSON, CLAIMS_MD
 
 CLAIMS = "claims.yaml"
 METRICS_ROOT = "."  # metric refs in claims.yaml are relative to the repository root
@@ -51,12 +52,12 @@ def main(params: dict) -> None:
     changed = changed_from_profile(params)
     prov = provenance(params_changed=changed)
     numerics = prov["numerics"]
-    write_text("results/claims.md", claims_markdown(results, profile, provenance_markdown(prov), judged_as=of))
+    write_text(CLAIMS_MD, claims_markdown(results, profile, provenance_markdown(prov), judged_as=of))
     record = {**claims_json(results, of), "params_as_committed": not changed,
               "numerics": {k: numerics[k] for k in ("fingerprint", "committed", "same_floats")}}
     if not judged:
         record.update(profile=profile, verdicts_judged=False)
-    write_json("metrics/claims.json", record)
+    write_json(CLAIMS_JSON, record)
     if not judged:
         return preflight(results, profile, of)
     for r in results:
@@ -74,7 +75,7 @@ def main(params: dict) -> None:
         # seed). A verdict that already flips between seeds (this run's or the committed run's) may
         # move here without any change of code or params: reported, not a failure. A verdict every
         # seed agrees on that moves anyway still fails.
-        fragile = {r.id for r in results if r.fragile} | fragile_claims(committed_json("metrics/claims.json") or {})
+        fragile = {r.id for r in results if r.fragile} | fragile_claims(committed_json(CLAIMS_JSON) or {})
         moved = [r for r in results if not r.as_expected]
         for line in mismatches([r for r in moved if r.id in fragile]):
             log(f"[verify] HARDWARE-SENSITIVE: {line} (a verdict that flips with the seed; this machine's floats "

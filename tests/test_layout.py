@@ -178,3 +178,98 @@ def test_dvc_artifacts_declare_every_model_family_and_every_model_is_in_one():
     outs = [o if isinstance(o, str) else next(iter(o)) for st in dvc["stages"].values() for o in st.get("outs", [])]
     models = [o for o in outs if o.startswith("models/")]
     assert models and all(o.split("/")[1] in study.MODEL_FAMILIES for o in models), models
+
+
+# ---------------------------------------------------------------------------------------------
+# The path registry: tilelli.paths defines every pipeline artifact's path; nothing else spells one,
+# and tilelli.study.outputs(params) (built from it and the study's run names) is what dvc.yaml declares.
+# ---------------------------------------------------------------------------------------------
+TOPS = ("models", "data", "metrics", "results", "plots", "checkpoints")
+PATH_TEXT = re.compile(rf"(?<![\w./-])(?:{'|'.join(TOPS)})/|PAPER_OUTLINE\.md")
+REGISTRY = SRC / "tilelli" / "paths.py"
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes (documentation may show an example path; code may not)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def path_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every pipeline path the code spells: a string (or an f-string's literal
+    part) naming models/, data/, metrics/, results/, plots/, checkpoints/ or PAPER_OUTLINE.md, and
+    a top directory joined as a component (root / "metrics", Path("models"))."""
+    tree = ast.parse(source)
+    docs, out = _docstrings(tree), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            if PATH_TEXT.search(node.value):
+                out.append((node.lineno, node.value))
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Constant) and side.value in TOPS:
+                    out.append((node.lineno, side.value))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Path" and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and arg.value in TOPS:
+                out.append((node.lineno, arg.value))
+    return out
+
+
+def test_no_pipeline_path_is_spelled_outside_the_registry():
+    """Every stage and library module takes its paths from tilelli.paths."""
+    files = [f for f in [*(SRC / "tilelli").rglob("*.py"), *(ROOT / "stages").glob("*.py")] if f != REGISTRY]
+    found = [f"{f.relative_to(ROOT)}:{line}: {text!r}" for f in files
+             for line, text in path_literals(f.read_text(encoding="utf-8"))]
+    assert not found, "pipeline paths outside tilelli.paths:\n" + "\n".join(found)
+
+
+def test_the_path_literal_check_finds_every_spelling_and_spares_docstrings():
+    code = '''"""Example: read_json("metrics/auroc.json")."""
+def f(root, run):
+    """models/x in a docstring is documentation."""
+    a = "metrics/auroc.json"
+    b = f"models/{run}"
+    c = root / "metrics" / "claims.json"
+    d = Path("models") / run
+    e = f"{run} is not in data/sft"
+    g = "PAPER_OUTLINE.md"
+    h = "my-metrics/x and train_metrics/y and 'data' alone"
+'''
+    assert sorted(line for line, _ in path_literals(code)) == [4, 5, 6, 7, 8, 9]
+
+
+def _dvc_outputs() -> set[str]:
+    """Every out, metric and plot path of dvc.yaml's stages, resolved by DVC with params.yaml."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return {out.def_path for stage in repo.index.stages for out in stage.outs}
+
+
+def registry_disagreement(declared: set[str], params: dict) -> list[str]:
+    from tilelli import study
+
+    want = study.outputs(params)
+    return ([f"dvc.yaml declares {p}, which tilelli.study.outputs does not list" for p in sorted(declared - want)]
+            + [f"tilelli.study.outputs lists {p}, which no dvc.yaml stage declares" for p in sorted(want - declared)])
+
+
+def test_dvc_yaml_declares_exactly_the_registry_outputs():
+    """dvc.yaml's hand-written outs (resolved for params.yaml's profile) are study.outputs(params)."""
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    declared = _dvc_outputs()
+    assert not registry_disagreement(declared, params)
+    # the check fails both ways: an out the registry lacks, a registry path dvc.yaml lacks
+    model = next(p for p in declared if p.startswith("models/metacog/"))
+    assert registry_disagreement(declared - {model}, params) == [
+        f"tilelli.study.outputs lists {model}, which no dvc.yaml stage declares"]
+    assert registry_disagreement(declared | {"metrics/extra.json"}, params) == [
+        "dvc.yaml declares metrics/extra.json, which tilelli.study.outputs does not list"]

@@ -33,6 +33,7 @@ import sys
 from dataclasses import asdict
 
 from tilelli.data.chat import ASSISTANT_TAG, END_OF_TURN, USER_PREFIX
+from tilelli import paths, study
 from tilelli.errors import TilelliError
 
 
@@ -229,14 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     params.set_defaults(func=cmd_params)
 
     card = sub.add_parser("card", help="print a model card with the claim verdicts (after `verify`)")
-    card.add_argument("--model", required=True, help="model folder, e.g. models/base/v4-s0")
-    card.add_argument("--name", help="the model's name in claims.yaml (default: the path under models/)")
+    card.add_argument("--model", required=True, help=f"model folder, e.g. {paths.model_path(study.v4_dir(0))}")
+    card.add_argument("--name", help=f"the model's name in claims.yaml (default: the path under {paths.MODELS}/)")
     card.add_argument("--ref", help="how the card's usage lines load the model (default: --model)")
     card.add_argument("--output", help="write here instead of stdout")
     card.set_defaults(func=cmd_card)
 
     push = sub.add_parser("push", help="upload a model folder with its full card to the Hugging Face Hub")
-    push.add_argument("--model", required=True, help="model folder, e.g. models/base/v4-s0")
+    push.add_argument("--model", required=True, help=f"model folder, e.g. {paths.model_path(study.v4_dir(0))}")
     push.add_argument("--repo", required=True, help="Hub repo id org/name (created if missing)")
     push.add_argument("--revision", help="branch to commit to (default: main)")
     push.add_argument("--private", action="store_true")

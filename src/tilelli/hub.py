@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from tilelli.data.corpus import HUB_SOURCES   # data.source values whose `dataset` is a Hub id
+from tilelli import paths
 from tilelli.errors import TilelliError
 from tilelli.io import read_json
 from tilelli.model.checkpoint import REPO_ID, model_name, one_line
@@ -98,8 +99,8 @@ def full_card(model_dir, name: str | None = None, root=".", ref: str | None = No
     root = Path(root)
     doc = read_config(model_dir)
     name = name or model_name(model_dir)
-    claims, profile = claims_for_model(name, root / "claims.yaml", root / "metrics" / "claims.json")
-    datasets, corpus = _corpus(root / "metrics" / "data_manifest.json")
+    claims, profile = claims_for_model(name, root / "claims.yaml", root / paths.CLAIMS_JSON)
+    datasets, corpus = _corpus(root / paths.MANIFEST)
     pretrained = doc["metadata"].get("stage") in ("pretrain", None) or doc["metadata"].get("arch")
     return render_card(doc, name=name, datasets=datasets, corpus=corpus if pretrained else None,
                        claims=claims, profile=profile, ref=ref or str(model_dir))

@@ -43,6 +43,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from tilelli import paths
 from tilelli.errors import TilelliError
 from tilelli.provenance import git
 from tilelli.study import PREFLIGHT as PROFILE
@@ -289,7 +290,7 @@ def checks() -> None:
     params = load_params()
     seed = study.study_seeds(params)[0]
     log(f"[checks] {check_resume(params)}")
-    log(f"[checks] {check_generation(params, f'models/base/v4-s{seed}')}")
+    log(f"[checks] {check_generation(params, paths.model_path(study.v4_dir(seed)))}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,10 +31,9 @@ from pathlib import Path
 
 from tilelli.errors import TilelliError
 from tilelli.params import describe_keys
+from tilelli.paths import NUMERICS, TIMING_DIR
 
 RESULT_PATHS = ("src", "stages", "conf", "params.yaml", "claims.yaml", "dvc.yaml")
-TIMING_DIR = "metrics/timing"
-NUMERICS = "metrics/numerics.json"      # stages/numerics.py: this machine's fingerprint and settings
 
 
 def git(root: Path, *args: str, check: bool = False) -> str | None:

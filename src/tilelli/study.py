@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tilelli.errors import TilelliError
+from tilelli import paths
 from tilelli.io import is_number, read_json
+from tilelli.paths import LR_CHOICE
 from tilelli.stage import param
 
 
@@ -150,15 +152,6 @@ def expectations_of(profile: str) -> str:
     return PREFLIGHT_OF.get(profile, profile)
 
 
-SEED_METRICS = "metrics/by_seed"   # per-seed metric roots: each seed's study alone (verdict stability)
-
-
-def seed_metrics_root(seed: int) -> str:
-    """The metrics root of seed `seed` alone: <root>/metrics/{auroc,behaviour}.json computed on that
-    seed's models only (stages/auroc.py), so a claim can be judged on one replication (verify)."""
-    return f"{SEED_METRICS}/s{seed}"
-
-
 def seed_groups(groups: dict[str, list[str]], index: int) -> dict[str, list[str]]:
     """The probe groups restricted to the seed at position `index` (probe_groups pairs by position)."""
     return {g: [ms[index]] for g, ms in groups.items()}
@@ -220,7 +213,6 @@ def ab_runs(params: dict) -> list[tuple[str, int]]:
 # (tilelli.train.recipes, the A/B runs) and the report both need, so neither imports the other.
 # ---------------------------------------------------------------------------------------------
 ARMS = ("lite", "vanilla")
-LR_CHOICE = Path("metrics/ab_lr.json")
 
 
 def lr_tag(lr: float) -> str:
@@ -268,7 +260,7 @@ def ab_plan(params: dict) -> ABPlan:
         raise TilelliError(f"params.yaml: ab.sweep.seed={sweep.get('seed')!r}: must be an integer")
     if "lr" in train:
         raise TilelliError("params.yaml: ab.train.lr is not used: each arm trains at the lr its sweep chose "
-                           "(ab.sweep.lrs -> metrics/ab_lr.json); remove it")
+                           f"(ab.sweep.lrs -> {LR_CHOICE}); remove it")
     return ABPlan(dict(models), list(seeds), sweep["seed"], [float(v) for v in lrs], dict(train))
 
 
@@ -282,7 +274,7 @@ def _read_json(path: Path, hint: str) -> dict:
 
 def run_metrics(run: str, hint: str) -> dict:
     """metrics/train/<run>.json, with the final `val_bpb` every A/B run writes."""
-    path = Path(f"metrics/train/{run}.json")
+    path = paths.train_metrics(run)
     m = _read_json(path, hint)
     if "val_bpb" not in m:
         raise TilelliError(f"{path}: no val_bpb ({hint})")
@@ -302,3 +294,27 @@ def chosen_lr(params: dict, arm: str) -> float:
     if not is_number(lr) or float(lr) not in plan.lrs:
         raise TilelliError(f"{LR_CHOICE} has no chosen lr for arm {arm!r} among {plan.lrs} ({hint})")
     return float(lr)
+
+
+def trained_runs(params: dict) -> list[str]:
+    """Every training run's name, in DAG order: each seed's base chain, every metacog variant, the
+    A/B sweep and the A/B's final runs (each writes models/, plots/train/ and metrics/train/<run>)."""
+    plan = ab_plan(params)
+    return ([out for s in study_seeds(params) for _, _, out in base_chain(s)] + metacog_models(params)
+            + [sweep_run(arm, lr) for arm in plan.models for lr in plan.lrs]
+            + [final_run(arm, s) for arm in plan.models for s in plan.seeds])
+
+
+def outputs(params: dict) -> set[str]:
+    """Every path the pipeline declares as a DVC output (outs, metrics and plots of dvc.yaml's
+    stages): tests/test_layout.py checks dvc.yaml, resolved with these params, declares exactly these."""
+    p = paths
+    files = {p.PARAMS_CHECK, p.NUMERICS, p.RAW_DIR, p.MANIFEST, p.PACKED_DIR, p.SFT_DIR, p.PROMPTS, p.SURFACE_ROWS,
+             p.SURFACE, p.LR_CHOICE, p.AB_PLOTS, p.AB_REPORT, p.AUROC_TABLES, p.AUROC_PLOTS, p.SEED_METRICS, p.AUROC,
+             p.BEHAVIOUR, p.ROUTER_SHIFT, p.CLAIMS_MD, p.CLAIMS_JSON, p.PAPER}
+    for run in trained_runs(params):
+        files |= {p.model_path(run), p.train_plots(run), p.train_metrics(run)}
+    files |= {p.model_path(m) for m in splice_models(params)}
+    for m in probe_models(params):
+        files |= {p.probe_rows(m), p.probe_gates(m)}
+    return files

@@ -50,7 +50,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tilelli import io
+from tilelli import io, paths
 from tilelli.data.facts import QUESTIONS, FactKey, places, qa, split_plan, templates
 from tilelli.data.prompts import (HEDGES, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, build_probe, false_premise,
                                   gibberish_set, hedge, train_topic_questions)
@@ -250,7 +250,7 @@ def filter_instructions(rows, icfg: dict, reserved: set[str]) -> list[dict]:
     return out
 
 
-def write_sft_sets(sets: dict[str, list[dict]], out_dir: str = "data/sft") -> dict[str, int]:
+def write_sft_sets(sets: dict[str, list[dict]], out_dir: str = paths.SFT_DIR) -> dict[str, int]:
     with io.atomic_dir(out_dir) as tmp:
         for name, rows in sets.items():
             io.write_jsonl(Path(tmp) / f"{name}.jsonl", rows)

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import urlparse
 
-from tilelli import io
+from tilelli import io, paths
 from tilelli.data.facts import FactKey, Place, answer, join_names, places, population_words
 from tilelli.errors import TilelliError
 from tilelli.io import iter_jsonl
@@ -219,7 +219,7 @@ def write_corpus(docs: Iterable[str], path: Path) -> dict:
     return {"documents": n_docs, "bytes": n_bytes, "sha256": h.hexdigest()}
 
 
-def download(cfg: dict, out_dir: str | os.PathLike = "data/raw") -> dict:
+def download(cfg: dict, out_dir: str | os.PathLike = paths.RAW_DIR) -> dict:
     """Fetch or generate the corpus into out_dir/corpus.jsonl atomically; return the manifest."""
     check_data_params(cfg)
     docs, provenance = documents(cfg)

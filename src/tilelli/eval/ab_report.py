@@ -43,11 +43,8 @@ from pathlib import Path
 from tilelli.errors import TilelliError
 from tilelli.eval.stats import welch_test
 from tilelli.io import is_number, read_json, write_json, write_text
-from tilelli.study import (ARMS, LR_CHOICE, ABPlan, ab_plan, chosen_lr, final_run, lr_tag, run_metrics,
-                           sweep_run)
-
-REPORT = Path("metrics/ab.json")
-PLOT = Path("plots/ab/val_bpb.csv")
+from tilelli.study import ARMS, ABPlan, ab_plan, chosen_lr, final_run, lr_tag, run_metrics, sweep_run
+from tilelli.paths import AB_PLOT, AB_REPORT, LR_CHOICE, train_metrics, train_plots
 
 
 def _final_bpb(value) -> float:
@@ -87,7 +84,7 @@ def write_lr_choice(params: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 def eval_curve(run: str) -> list[tuple[int, float]]:
     """[(step, val_bpb)] from plots/train/<run>/eval.csv (the loop's evaluation log)."""
-    path = Path(f"plots/train/{run}/eval.csv")
+    path = Path(train_plots(run), "eval.csv")
     if not path.is_file():
         raise TilelliError(f"{path} not found (run `dvc repro ab`)")
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
@@ -146,8 +143,8 @@ def _final_runs(plan: ABPlan, arm: str, lr: float) -> list[dict]:
     runs = [run_metrics(final_run(arm, s), "run `dvc repro ab`") for s in plan.seeds]
     for s, m in zip(plan.seeds, runs):
         if m.get("lr") != lr:
-            raise TilelliError(f"metrics/train/{final_run(arm, s)}.json trained at lr {m.get('lr')}, "
-                               f"but metrics/ab_lr.json chose {lr} (re-run `dvc repro ab`)")
+            raise TilelliError(f"{train_metrics(final_run(arm, s))} trained at lr {m.get('lr')}, "
+                               f"but {LR_CHOICE} chose {lr} (re-run `dvc repro ab`)")
     return runs
 
 
@@ -160,7 +157,7 @@ def ab_report(params: dict) -> dict:
     bpb = {arm: [_final_bpb(m["val_bpb"]) for m in runs[arm]] for arm in ARMS}
     curves = {arm: [eval_curve(final_run(arm, s)) for s in plan.seeds] for arm in ARMS}
     first = runs["lite"][0]
-    write_text(PLOT, tokens_csv(curves, first["tokens_per_step"]))
+    write_text(AB_PLOT, tokens_csv(curves, first["tokens_per_step"]))
     choice = read_json(LR_CHOICE)      # chosen_lr has read and checked it
     n_params = {arm: runs[arm][0]["params"] for arm in ARMS}
     report = {"seeds": plan.seeds, "lite_bpb": bpb["lite"], "vanilla_bpb": bpb["vanilla"],
@@ -172,5 +169,5 @@ def ab_report(params: dict) -> dict:
               "plateau": {arm: plateau(curves[arm]) for arm in ARMS},
               "convergence": {arm: convergence(curves[arm]) for arm in ARMS},
               **welch_test(bpb["lite"], bpb["vanilla"])}
-    write_json(REPORT, report)
+    write_json(AB_REPORT, report)
     return report

@@ -69,6 +69,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tilelli.errors import TilelliError
+from tilelli.paths import AUROC
 from tilelli.eval import stats
 from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES, IN_DOMAIN,
                                   N1_REFERENCE, OOD_REGIMES, PROMPT_BASELINES, REPORTED, ROUTER_FAMILY,
@@ -462,7 +463,7 @@ def _check_inputs(rows_by_model: dict, groups: dict, contrasts, ranked: list[str
         raise TilelliError("no models to report")
     reserved = [m for m in list(rows_by_model) + list(groups) if m in RESERVED]
     if reserved:
-        raise TilelliError(f"name '{reserved[0]}' is reserved in metrics/auroc.json; rename it")
+        raise TilelliError(f"name '{reserved[0]}' is reserved in {AUROC}; rename it")
     unknown = sorted({m for ms in groups.values() for m in ms} - set(rows_by_model))
     if unknown:
         raise TilelliError(f"group member(s) {', '.join(unknown)} were not probed")
@@ -636,7 +637,7 @@ def _controls_section(metrics: dict, models: list[str]) -> list[str]:
 def familiarity_section(fam: dict | None) -> str:
     """The strongest prompt-only baseline and every head against it (summary.familiarity), as markdown."""
     if not fam or not fam.get("baseline") or not fam["baseline"].get("name"):
-        return "_No familiarity controls in metrics/auroc.json._\n"
+        return f"_No familiarity controls in {AUROC}._\n"
     base, controls = fam["baseline"], fam.get("controls") or {}
     cross = ", ".join(f"{b} {fmt(v, 3)}" for b, v in (base.get("cross") or {}).items()) or "n/a"
     rows = [[label, f"{c.get('group', 'n/a')} {c.get('signal', '')}", fmt(c.get("auroc_head"), 3),

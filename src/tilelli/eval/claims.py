@@ -63,7 +63,7 @@ from pathlib import Path
 
 import yaml
 
-from tilelli import study
+from tilelli import paths, study
 from tilelli.errors import TilelliError
 from tilelli.eval.stats import tost_welch, welch_test
 from tilelli.io import is_number, read_json
@@ -172,7 +172,7 @@ class MetricStore:
 
     def read(self, ref: str):
         if ":" not in ref:
-            raise TilelliError(f"metric ref '{ref}' must look like 'metrics/file.json:key.path'")
+            raise TilelliError(f"metric ref '{ref}' must look like '{paths.AUROC}:key.path'")
         rel, dotted = ref.split(":", 1)
         node = self._load(rel)
         if isinstance(node, Missing):
@@ -475,7 +475,7 @@ def judge_study(claims: list[dict], params: dict, metrics_root=".") -> tuple[lis
     against the expectations of study.expectations_of(params profile); returns (results, that profile)."""
     of = study.expectations_of(params["profile"])
     results = verify_claims(claims, metrics_root, of)
-    add_seed_verdicts(results, claims, {s: study.seed_metrics_root(s) for s in study.study_seeds(params)}, of)
+    add_seed_verdicts(results, claims, {s: paths.seed_metrics_root(s) for s in study.study_seeds(params)}, of)
     return results, of
 
 
@@ -601,7 +601,7 @@ def claims_markdown(results: list[ClaimResult], profile: str, header: str = "", 
         lead = f"not judged ({profile}: a few training steps); against the {judged_as} expectations: {headline(results, judged_as)}"
     return (f"# Claim verdicts ({title})\n\n{header}"
             f"**{lead}.**\n\n"
-            "Written by `stages/verify.py` from `claims.yaml` and `metrics/*.json`. Each rule comes from "
+            f"Written by `stages/verify.py` from `claims.yaml` and `{paths.METRICS_DIR}/*.json`. Each rule comes from "
             "the publication and is the same for every profile; REPRODUCED / NOT REPRODUCED / "
             "INCONCLUSIVE is decided by the 95% CI against the rule's boundary; the expected verdict per "
             "profile is pre-registered in `claims.yaml` with its reason. Controls (kind `control`) go "

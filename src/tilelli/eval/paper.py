@@ -17,11 +17,11 @@ from tilelli.eval.claims import claims_table, headline, judge_study, load_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
 from tilelli.eval.auroc_report import auroc_cell, auroc_table, familiarity_section, fmt, md_table
 from tilelli.io import read_json
-from tilelli.study import (BASE_CHAIN, base_step, metacog_variants, ranked_variants,
-                           study_seeds, weight0_variant)
+from tilelli.study import BASE_CHAIN, base_step, metacog_variants, ranked_variants, study_seeds, weight0_variant
+from tilelli.paths import AB_PLOT, AB_REPORT, AUROC, BEHAVIOUR, MANIFEST, METRICS_DIR, ROUTER_SHIFT, SURFACE, train_metrics
 
-METRICS = {"auroc": "metrics/auroc.json", "behaviour": "metrics/behaviour.json", "shift": "metrics/router_shift.json",
-           "ab": "metrics/ab.json", "manifest": "metrics/data_manifest.json", "surface": "metrics/surface.json"}
+METRICS = {"auroc": AUROC, "behaviour": BEHAVIOUR, "shift": ROUTER_SHIFT,
+           "ab": AB_REPORT, "manifest": MANIFEST, "surface": SURFACE}
 
 
 def _get(d: dict | None, *keys):
@@ -53,7 +53,7 @@ def training_table(params: dict) -> str:
     seeds = study_seeds(params)
     rows = []
     for stage, _ in BASE_CHAIN:
-        ms = [read_json(f"metrics/train/{base_step(stage, s)[1]}.json") for s in seeds]
+        ms = [read_json(train_metrics(base_step(stage, s)[1])) for s in seeds]
         rows.append([stage, str(ms[0].get("steps", "n/a")), f"{ms[0].get('tokens', 0):,}",
                      ", ".join(fmt(m.get("val_bpb"), 3) for m in ms)])
     return md_table(["stage", "steps", "tokens seen", f"validation bits/byte (seeds {', '.join(map(str, seeds))})"], rows)
@@ -146,7 +146,7 @@ def ab_section(ab: dict) -> str:
               f"{ab.get('tokens', 0):,} tokens per run. Half-way vs end (mean over seeds): {plat or 'n/a'}. "
               f"Still improving over the last quarter (bits/byte, mean over seeds; N2 needs <= 0.01 per arm "
               f"to call the race converged): {conv or 'n/a'}. "
-              "Curves: `plots/ab/val_bpb.csv` (`dvc plots show`, validation bits/byte against tokens).\n")
+              f"Curves: `{AB_PLOT}` (`dvc plots show`, validation bits/byte against tokens).\n")
 
 
 def _ci_halfwidth(auroc: dict) -> str:
@@ -170,7 +170,7 @@ def render(params: dict, claims_path: str = "claims.yaml", header: str = "") -> 
     surface_cv = _get(m["surface"], "train", "cv_auroc")
     return f"""# Where does a small routed LM keep its uncertainty? A re-derivation of the Tilelli study
 
-_Rendered by `python -m stages.paper` from `metrics/`, `params.yaml` and `claims.yaml`
+_Rendered by `python -m stages.paper` from `{METRICS_DIR}/`, `params.yaml` and `claims.yaml`
 (profile **{profile}**). Do not edit by hand: every number below is read from the pipeline's
 outputs; the prose lives in `src/tilelli/eval/paper.py`._
 

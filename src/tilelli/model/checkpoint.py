@@ -90,6 +90,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from tilelli import paths
 from tilelli.errors import TilelliError
 from tilelli.io import atomic_dir, read_json, sha256_file
 from tilelli.model.config import config_from_dict
@@ -259,8 +260,8 @@ VERDICT_NOTE = ("Claim verdicts are not part of this folder: they exist after th
 def model_name(model_dir) -> str:
     """models/metacog/v7-s0 -> 'metacog/v7-s0' (the name claims.yaml and metrics use)."""
     parts = Path(model_dir).parts
-    if "models" in parts:
-        i = len(parts) - 1 - parts[::-1].index("models")
+    if paths.MODELS in parts:
+        i = len(parts) - 1 - parts[::-1].index(paths.MODELS)
         if i + 1 < len(parts):
             return "/".join(parts[i + 1:])
     return Path(model_dir).name
@@ -302,14 +303,14 @@ def _fmt(x, digits: int = 4) -> str:
 def training_rows(meta: dict, corpus: str | None = None) -> list[tuple[str, str]]:
     summary, train = _dict(meta.get("summary")), _dict(meta.get("train"))
     files = meta.get("files") if isinstance(meta.get("files"), list) else None
-    data = (", ".join(f"data/sft/{f}_train.jsonl" for f in files) if files
-            else corpus or ("data/packed (the pretraining corpus)" if meta.get("stage") in ("pretrain", "ab") else ""))
+    data = (", ".join(paths.sft_file(f, "train") for f in files) if files
+            else corpus or (f"{paths.PACKED_DIR} (the pretraining corpus)" if meta.get("stage") in ("pretrain", "ab") else ""))
     steps = _fmt(summary.get("steps"))
     if steps and isinstance(summary.get("tokens"), int):
         steps += f" ({summary['tokens']:,} tokens; batch {train.get('batch_size')} x {train.get('seq_len')} bytes)"
     recipe = _dict(meta.get("recipe"))     # a metacog model's recipe (train/recipes.py): its weight lives here
     return [("stage", f"`{meta['stage']}`" if meta.get("stage") else ""),
-            ("initialised from", f"`models/{meta['init']}`" if meta.get("init") else "random init"),
+            ("initialised from", f"`{paths.model_path(meta['init'])}`" if meta.get("init") else "random init"),
             ("variant", f"{meta['variant']} (metacog weight {recipe.get('weight')}, seed {meta.get('seed')})"
              if meta.get("variant") else ""),
             ("data", data),
@@ -325,7 +326,7 @@ def claims_section(claims: list[dict], profile: str | None) -> list[str]:
     lines = ["## Claim verdicts", ""]
     if not claims:
         return lines + ["No claim in claims.yaml reads this model directly.", ""]
-    lines += [f"From `metrics/claims.json` ({profile or 'unknown'} profile), claims whose metrics read this model:",
+    lines += [f"From `{paths.CLAIMS_JSON}` ({profile or 'unknown'} profile), claims whose metrics read this model:",
               "", "| claim | statement | measured | verdict | expected |", "|---|---|---|---|---|"]
     for c in claims:
         statement = str(c.get("statement", "")).replace("|", "\\|")

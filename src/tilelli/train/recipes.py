@@ -90,6 +90,7 @@ from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.errors import TilelliError
 from tilelli.io import atomic_dir, read_jsonl, sha256_file, write_json
 from tilelli.stage import log, param
+from tilelli import paths
 from tilelli.study import (ab_plan, base_step, check_seed, chosen_lr, final_run, run_metrics, splice_dir, sweep_run,
                            v4_dir, variant_dir)
 from tilelli.train.batches import encode_example, encode_text, example_batches, window_batches
@@ -99,8 +100,8 @@ from tilelli.train.objectives import AbstainLoss, MetacogLoss, lm_loss
 
 
 # ---- Base chain ----------------------------------------------------------------------------------
-PACKED = Path("data/packed")
-SFT = Path("data/sft")
+PACKED = Path(paths.PACKED_DIR)
+SFT = Path(paths.SFT_DIR)
 
 
 def sft_examples(rows: list[dict], seq_len: int, template: str) -> list[dict]:
@@ -138,12 +139,12 @@ def run_training(params: dict, cfg: TrainConfig, model, batch_fn, eval_batches, 
     # so a corrupt valid.bin fails here rather than at the first evaluation, after steps have run.
     evals = eval_batches(cfg)
     summary = train(model, cfg, batch_fn(cfg), loss_fn, lambda m: evaluate_lm(m, evals, device),
-                    out_dir=f"models/{out}", state_dir=f"checkpoints/{run}", log_dir=f"plots/train/{run}",
+                    out_dir=paths.model_path(out), state_dir=paths.checkpoint_path(run), log_dir=paths.train_plots(run),
                     metadata=metadata, identity=identity, device=device)
     timing, main = summary.pop("timing"), summary.pop("main_process")
     if main:  # under torchrun only rank 0 writes
-        write_json(f"metrics/train/{run}.json", summary)
-        write_json(f"metrics/timing/{run}.json", timing)
+        write_json(paths.train_metrics(run), summary)
+        write_json(paths.timing_metrics(run), timing)
         log(f"[{run}] {summary} {timing}")
     return summary
 
@@ -175,7 +176,7 @@ def sft(params: dict, name: str, seed: int, files: list[str], loss_fn=lm_loss) -
     from tilelli.model import TilelliLM
 
     init, out = base_step(name, check_seed(params, seed))
-    model = TilelliLM.from_pretrained(f"models/{init}")
+    model = TilelliLM.from_pretrained(paths.model_path(init))
     cfg = train_config(params, name, model, run=out, seed=seed)
     template = param(params, "sft.abstain_template")
     train_rows = [r for f in files for r in read_jsonl(SFT / f"{f}_train.jsonl")]
@@ -185,7 +186,7 @@ def sft(params: dict, name: str, seed: int, files: list[str], loss_fn=lm_loss) -
         params, cfg, model, out=out,
         batch_fn=lambda c: example_batches(train_ex, c),
         eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
-        loss_fn=loss_fn, identity={"init": sha256_file(f"models/{init}/config.json"),
+        loss_fn=loss_fn, identity={"init": sha256_file(Path(paths.model_path(init), "config.json")),
                                    "data": [sha256_file(SFT / f"{f}_train.jsonl") for f in files]},
         metadata={"stage": name, "init": init, "seed": seed, "files": files})
 
@@ -270,7 +271,7 @@ def metacog(params: dict, variant: str, seed: int) -> dict:
     recipe = MetacogRecipe.from_params(m, variant)
     base = v4_dir(check_seed(params, seed))
     torch_seed(seed)
-    model = TilelliLM.from_pretrained(f"models/{base}")
+    model = TilelliLM.from_pretrained(paths.model_path(base))
     n_trainable = select_trainable(model, recipe.trainable)
     name = variant_dir(variant, seed)
     cfg = train_config(params, "metacog.train", model, run=name, seed=seed, overrides=recipe.train)
@@ -282,7 +283,7 @@ def metacog(params: dict, variant: str, seed: int) -> dict:
         batch_fn=lambda c: example_batches(train_ex, c),
         eval_batches=lambda c: sft_eval_batches(valid_rows, c.seq_len, c.batch_size, c.eval_batches),
         loss_fn=MetacogLoss(float(recipe.weight), bce_weight),
-        identity={"init": sha256_file(f"models/{base}/model.safetensors"), "variant": variant,
+        identity={"init": sha256_file(Path(paths.model_path(base), "model.safetensors")), "variant": variant,
                   "recipe": recipe.as_dict(), "data": [sha256_file(f) for f in files]},
         metadata={"init": base, "variant": variant, "seed": seed, "recipe": recipe.as_dict(),
                   "trainable_params": n_trainable})
@@ -296,15 +297,15 @@ def splice(params: dict, seed: int) -> Path:
 
     main = param(params, "metacog.main")
     base_name = v4_dir(check_seed(params, seed))
-    donor, out = variant_dir(main, seed), Path("models") / splice_dir(main, seed)
-    base = TilelliLM.from_pretrained(f"models/{base_name}")
-    head = {k: v for k, v in load_file(f"models/{donor}/model.safetensors").items() if k.startswith("abstain.")}
+    donor, out = variant_dir(main, seed), Path(paths.model_path(splice_dir(main, seed)))
+    base = TilelliLM.from_pretrained(paths.model_path(base_name))
+    head = {k: v for k, v in load_file(Path(paths.model_path(donor), "model.safetensors")).items() if k.startswith("abstain.")}
     if not head:
-        raise TilelliError(f"models/{donor}: no abstain.* tensors to graft")
+        raise TilelliError(f"{paths.model_path(donor)}: no abstain.* tensors to graft")
     state = base.state_dict()
     mismatched = [k for k in head if k not in state or state[k].shape != head[k].shape]
     if mismatched:
-        raise TilelliError(f"models/{donor}: abstain head {mismatched} does not fit {base_name} (different width?)")
+        raise TilelliError(f"{paths.model_path(donor)}: abstain head {mismatched} does not fit {base_name} (different width?)")
     state.update(head)
     base.load_state_dict(state)
     base.save_pretrained(out, metadata={"stage": "splice", "base": base_name, "seed": seed, "head_from": donor,
@@ -333,7 +334,7 @@ def ab_train(params: dict, arm: str, seed: int, lr: float, run: str) -> dict:
     metrics = {**summary, "arm": arm, "model_name": name, "seed": seed, "lr": lr, "params": model.num_params(),
                "tokens_per_step": cfg.batch_size * cfg.seq_len, "config": config}
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes (as run_training)
-        write_json(f"metrics/train/{run}.json", metrics)
+        write_json(paths.train_metrics(run), metrics)
     return metrics
 
 
@@ -366,13 +367,13 @@ def reuse_sweep_run(params: dict, arm: str, seed: int, lr: float) -> dict:
     got = {**metrics.get("config", {}), "model_name": metrics.get("model_name")}
     differ = sorted(k for k in want if got.get(k) != want[k])
     if differ:
-        raise TilelliError(f"metrics/train/{src}.json is not the run {dst} would be (differs in "
+        raise TilelliError(f"{paths.train_metrics(src)} is not the run {dst} would be (differs in "
                            f"{', '.join(differ)}); re-run `dvc repro ab_sweep`")
-    with atomic_dir(f"models/{dst}") as tmp:
-        shutil.copytree(f"models/{src}", tmp, dirs_exist_ok=True)
-    with atomic_dir(f"plots/train/{dst}") as tmp:
-        shutil.copytree(f"plots/train/{src}", tmp, dirs_exist_ok=True)
+    with atomic_dir(paths.model_path(dst)) as tmp:
+        shutil.copytree(paths.model_path(src), tmp, dirs_exist_ok=True)
+    with atomic_dir(paths.train_plots(dst)) as tmp:
+        shutil.copytree(paths.train_plots(src), tmp, dirs_exist_ok=True)
     out = {**metrics, "reused_from": src}
-    write_json(f"metrics/train/{dst}.json", out)
+    write_json(paths.train_metrics(dst), out)
     log(f"[{dst}] = {src} (same model, seed {seed}, lr {lr} and config): copied, not retrained")
     return out
