@@ -123,7 +123,7 @@ def test_verify_in_preflight_mode_fails_on_a_missing_metric_naming_it(tmp_path, 
     assert yaml.safe_load((tmp_path / "metrics" / "claims.json").read_text())["verdicts_judged"] is False
     md = (tmp_path / "results" / "claims.md").read_text()
     assert md.startswith("# Claim verdicts (preflight profile: paper expectations, verdicts not judged)")
-    assert "**not judged (preflight: a few training steps); against the paper expectations: paper: " in md
+    assert "**preflight: verdicts not judged (a few training steps); against the paper expectations: paper: " in md
 
 
 def test_the_paper_renders_under_the_preflight_profile_with_the_paper_expectations(tmp_path, monkeypatch):
@@ -135,7 +135,7 @@ def test_the_paper_renders_under_the_preflight_profile_with_the_paper_expectatio
     params = {**_composed(tmp_path, "preflight"), "seeds": _composed(tmp_path, "tiny")["seeds"]}
     monkeypatch.chdir(ROOT)
     text = render(params)   # the committed (tiny) metrics: numbers differ, every section renders
-    assert "preflight: every claim read against the paper expectations, verdicts not judged" in text
+    assert "**preflight: verdicts not judged (a few training steps); against the paper expectations: paper: " in text
     assert "expected verdict for the paper profile is pre-registered" in text
 
 

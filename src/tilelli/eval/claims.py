@@ -510,7 +510,12 @@ def counts(results: list[ClaimResult]) -> dict[str, int]:
     return out
 
 
-def headline(results: list[ClaimResult], profile: str) -> str:
+def headline(results: list[ClaimResult], profile: str, judged_as: str | None = None) -> str:
+    """One line of verdict counts. judged_as: the profile whose expectations a preflight profile's
+    claims were read against (study.expectations_of), when it is not `profile`: nothing is judged."""
+    if judged_as and judged_as != profile:
+        return (f"{profile}: verdicts not judged (a few training steps); against the {judged_as} expectations: "
+                f"{headline(results, judged_as)}")
     published = [r for r in results if r.kind != "control"]
     n = counts(published)
     parts = [f"{n[REPRODUCED]} reproduced", f"{n[NOT_REPRODUCED]} not reproduced", f"{n[INCONCLUSIVE]} inconclusive"]
@@ -595,10 +600,9 @@ def claims_table(results: list[ClaimResult]) -> str:
 def claims_markdown(results: list[ClaimResult], profile: str, header: str = "", judged_as: str | None = None) -> str:
     """results/claims.md. judged_as: the profile whose expectations a preflight profile's claims were
     read against (study.expectations_of), when it is not `profile`: then no verdict is judged."""
-    title, lead = f"{profile} profile", headline(results, profile)
-    if judged_as and judged_as != profile:
-        title = f"{profile} profile: {judged_as} expectations, verdicts not judged"
-        lead = f"not judged ({profile}: a few training steps); against the {judged_as} expectations: {headline(results, judged_as)}"
+    title = (f"{profile} profile: {judged_as} expectations, verdicts not judged" if judged_as and judged_as != profile
+             else f"{profile} profile")
+    lead = headline(results, profile, judged_as)
     return (f"# Claim verdicts ({title})\n\n{header}"
             f"**{lead}.**\n\n"
             f"Written by `stages/verify.py` from `claims.yaml` and `{paths.METRICS_DIR}/*.json`. Each rule comes from "

@@ -161,9 +161,7 @@ def render(params: dict, claims_path: str = "claims.yaml", header: str = "") -> 
     auroc, beh, shift, ab, manifest = m["auroc"], m["behaviour"], m["shift"], m["ab"], m["manifest"]
     claims = load_claims(claims_path)
     own, of = judge_study(claims, params)   # verify's judgement, "each seed alone" column included
-    verdicts = (f"**{headline(own, profile)}.**" if of == profile else
-                f"**{profile}: every claim read against the {of} expectations, verdicts not judged "
-                f"(a few training steps); {headline(own, of)}.**")
+    verdicts = f"**{headline(own, profile, of)}.**"
     gates = _get(beh, "groups", "v4", "gates") or {}
     mc = params["metacog"]
     n4 = shift.get("n4") or {}
