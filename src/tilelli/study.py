@@ -18,6 +18,10 @@ never from a directory glob (a removed sweep entry leaves its old files on disk)
     ab_plan(params)         params ab, checked (ABPlan); sweep_run / final_run: the A/B's run names
     chosen_lr(params, arm)  the arm's lr from metrics/ab_lr.json (written by tilelli.eval.ab_report)
     expectations_of(profile) the profile whose pre-registered verdicts apply (a preflight: its target's)
+    trained_runs(params)    every training run's name (base chains, variants, A/B sweep and finals)
+    outputs(params)         every path dvc.yaml declares (tests/test_layout.py checks the two agree)
+
+Where each of these lives on disk is tilelli.paths (models/<name>, metrics/train/<name>.json, ...).
 
 A seed is a whole replication: seed s trains its own base chain (pretrain, chat SFT and abstain
 SFT with seed s for init and data order), and metacog/<variant>-s<s> and splice/<main>-s<s> are
