@@ -98,3 +98,19 @@ def test_a_stage_runs_the_library_of_its_own_tree(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import stages, tilelli; print(tilelli.TREE)"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "copy", out.stderr
+
+
+def spurious_deps(stage: dict) -> list[str]:
+    """Code deps (src/, stages/) that cover no file the stage runs: each makes `dvc repro` re-run the
+    stage, and every stage below it, after an edit that cannot change its result."""
+    files = sd.files_of(stage["module"])
+    code = [d for d in stage["deps"] if d.startswith(("src/", "stages/"))]
+    return [d for d in code if not any(sd.is_covered(f, [d]) for f in files)]
+
+
+def test_no_stage_lists_code_it_does_not_run():
+    report = [f"{name}: {', '.join(extra)}" for name, stage in STAGES.items() if (extra := spurious_deps(stage))]
+    assert not report, "dvc.yaml deps list code the stage never imports:\n" + "\n".join(report)
+    # and the check catches one: the A/B training never imports the evaluation code
+    ab = STAGES["ab_sweep"]
+    assert spurious_deps({**ab, "deps": ab["deps"] + ["src/tilelli/eval"]}) == ["src/tilelli/eval"]
