@@ -57,7 +57,8 @@ class StepFailed(TilelliError):
 def copy_tree(root: Path, dest: Path) -> int:
     """Copy git-tracked and untracked-but-not-ignored files of `root` into `dest` (the tree a fresh
     clone plus local edits would have; no .venv, data/ outputs, DVC cache or checkpoints)."""
-    names = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", check=True).split("\0")
+    names = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                check=True, timeout=120).split("\0")
     n = 0
     for name in filter(None, dict.fromkeys(names)):
         src = root / name
@@ -147,7 +148,7 @@ def preflight(root: Path, *, targets: list[str], overrides: list[str], scratch_d
         for args in (["init", "-q"], ["add", "-A"],
                      ["-c", "user.name=preflight", "-c", "user.email=preflight@localhost",
                       "commit", "-q", "--no-verify", "-m", "preflight copy"]):
-            git(scratch, *args, check=True)
+            git(scratch, *args, check=True, timeout=120)
         print(f"preflight: {n} files copied to {scratch}", file=sys.stderr, flush=True)
         try:
             compose([f"profile={PROFILE}", *overrides], scratch / "params.yaml", scratch / "conf")

@@ -36,11 +36,12 @@ from tilelli.paths import NUMERICS, TIMING_DIR
 RESULT_PATHS = ("src", "stages", "conf", "params.yaml", "claims.yaml", "dvc.yaml")
 
 
-def git(root: Path, *args: str, check: bool = False) -> str | None:
+def git(root: Path, *args: str, check: bool = False, timeout: float = 30) -> str | None:
     """`git -C root args...`'s stdout; on failure None, or with check=True a TilelliError naming the
-    command and git's last error line (provenance tolerates no git; the preflight needs it)."""
+    command and git's last error line (provenance tolerates no git; the preflight needs it, and
+    gives its copies and commits of a whole workspace a longer timeout)."""
     try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError) as e:
         if check:
             raise TilelliError(f"git {' '.join(args)} failed in {root}: {e}") from None
