@@ -249,7 +249,7 @@ def check_generation(params: dict, model_dir: str) -> str:
     import torch
 
     from tilelli.model import TilelliLM
-    from tilelli.model.generation import IncrementalDecoder
+    from tilelli.model.lm import IncrementalDecoder
 
     lm = TilelliLM.from_pretrained(model_dir).eval()
     seq_len = params["pretrain"]["seq_len"]
