@@ -202,7 +202,7 @@ def check_resume(params: dict) -> str:
         x = torch.randint(0, 256, (cfg.batch_size, cfg.seq_len + 1), generator=g)
         return {"x": x[:, :-1], "y": x[:, 1:]}
 
-    from tilelli.train.objectives import lm_loss
+    from tilelli.train.loop import lm_loss
     runs = {}
     # One thread. At 2 threads this check failed on its first run: 2 tensors differed after resume,
     # the first embed.weight, all others bit-identical (so the optimizer and step state were

@@ -95,8 +95,7 @@ from tilelli.study import (ab_plan, base_step, check_seed, chosen_lr, final_run,
                            v4_dir, variant_dir)
 from tilelli.train.batches import encode_example, encode_text, example_batches, window_batches
 from tilelli.train.config import MetacogRecipe, TrainConfig
-from tilelli.train.loop import evaluate_lm, resolve_device, train
-from tilelli.train.objectives import AbstainLoss, MetacogLoss, lm_loss
+from tilelli.train.loop import AbstainLoss, MetacogLoss, evaluate_lm, lm_loss, resolve_device, train
 
 
 # ---- Base chain ----------------------------------------------------------------------------------
