@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tilelli.errors import TilelliError
 from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate,
                                  headline, load_claims, mismatches, verify_claims)
 from tilelli.eval.stats import wilson_ci
+from tilelli.io import TilelliError
 from tilelli.params import compose
 from conftest import ROOT, run_stage
 

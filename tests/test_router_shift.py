@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tilelli.errors import TilelliError
 from tilelli.eval.probe import router_shift, shift_vs_control
+from tilelli.io import TilelliError
 
 
 def kl(name, values):

@@ -44,7 +44,7 @@ from collections import deque
 from pathlib import Path
 
 from tilelli import paths
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.provenance import git
 from tilelli.study import PREFLIGHT as PROFILE
 FAILED = re.compile(r"failed to reproduce '([^']+)'")

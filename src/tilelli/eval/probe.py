@@ -88,9 +88,9 @@ import torch.nn.functional as F
 
 from tilelli.data.chat import USER_PREFIX, format_prompt
 from tilelli.data.loader import sft_eval_batches
-from tilelli.errors import TilelliError
 from tilelli.eval.regimes import contains_template, label_generation
 from tilelli.eval.stats import paired_t
+from tilelli.io import TilelliError
 from tilelli.model import pad_batch
 from tilelli.model.quantities import bits_per_byte, nll_sum, router_confidence, router_entropy
 

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 # ---- ModelConfig ---------------------------------------------------------------------------------

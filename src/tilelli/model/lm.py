@@ -105,7 +105,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.model.config import ModelConfig, get_config
 from tilelli.model.layers import (CausalDepthwiseConv, DenseAttention, DiagonalSSM, FeedForward, MixerPathway,
                                   SparseTopKAttention, Span, TernaryLinear)

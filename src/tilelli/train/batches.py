@@ -19,7 +19,7 @@ import torch
 
 from tilelli.data.chat import IGNORE_INDEX, encode_pair
 from tilelli.data.loader import windows
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 def step_generator(seed: int, *key: int) -> torch.Generator:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict, dataclass, field, fields
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 PRECISIONS = ("fp32", "bf16")
 

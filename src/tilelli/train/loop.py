@@ -105,8 +105,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from tilelli import numerics
-from tilelli.errors import TilelliError
-from tilelli.io import atomic_dir, read_json, write_text
+from tilelli.io import TilelliError, atomic_dir, read_json, write_text
 from tilelli.model.checkpoint import tensor_bytes
 from tilelli.model.quantities import bits_per_byte, nll_sum, router_confidence  # router_confidence: the one eval/probe.py measures
 from tilelli.stage import log, quiet
