@@ -13,7 +13,7 @@
    forward + backward on the same q, k, v: time ratio.
 3. Generation for the 10M Lite (FP32): 256 new bytes from a 1-byte prompt, greedy, with and
    without cache. Targets: cached >= 10x uncached, >= 300 new bytes/s single stream. The last
-   byte crosses the 256-byte context, so one window re-encode is included (generation.py).
+   byte crosses the 256-byte context, so one window re-encode is included (model/lm.py).
 
 Medians over repeats. Other jobs on the same cores skew absolute numbers; compare ratios.
 """

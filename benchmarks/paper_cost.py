@@ -50,7 +50,7 @@ from tilelli.study import metacog_variants, probe_models, study_seeds
 from tilelli.train import TrainConfig, train
 from tilelli.train.config import MetacogRecipe
 from tilelli.train.recipes import select_trainable
-from tilelli.train.objectives import AbstainLoss, MetacogLoss, lm_loss
+from tilelli.train.loop import AbstainLoss, MetacogLoss, lm_loss
 
 SEQ = 256
 CONFIGS = ["vanilla-fp32", "tilelli-lite-fp32", "tilelli-lite-ternary", "tilelli-fp32", "tilelli-ternary"]

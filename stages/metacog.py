@@ -6,7 +6,7 @@
 Each variant is a recipe (params metacog.recipes.<variant>): metacog weight, which parameters
 train (all / router / all_but_router) and which data (raw_text / chat_vs_ood /
 in_domain_subset); see tilelli.train.recipes. One objective for all
-(tilelli.train.objectives.MetacogLoss), one training loop (tilelli.train.loop).
+(tilelli.train.loop.MetacogLoss), one training loop (tilelli.train.loop).
 """
 import argparse
 

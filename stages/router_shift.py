@@ -14,7 +14,7 @@ per_seed, lo, hi (two-sided 95% paired t-interval), p (the matching two-sided p)
 """
 
 from tilelli.io import read_json, read_jsonl, write_json
-from tilelli.eval.router_shift import router_shift
+from tilelli.eval.probe import router_shift
 from tilelli.stage import log, run, param
 from tilelli.study import BASE_GROUP, base_models, metacog_groups, model_bases, n4_pair
 from tilelli.paths import BEHAVIOUR, ROUTER_SHIFT, model_path, sft_file

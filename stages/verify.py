@@ -30,10 +30,9 @@ metric the paper run's verdicts will read.
 """
 import sys
 
-from tilelli.errors import TilelliError
 from tilelli.eval.claims import (MISSING, claims_json, claims_markdown, fragile_claims, headline, judge_study,
                                  load_claims, mismatches)
-from tilelli.io import write_json, write_text
+from tilelli.io import TilelliError, write_json, write_text
 from tilelli.params import changed_from_profile, describe_keys
 from tilelli.provenance import committed_json, provenance, provenance_markdown
 from tilelli.stage import log, run

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tilelli.errors import TilelliError
 from tilelli.eval import ab_report as R
 from tilelli.eval.stats import welch_test
+from tilelli.io import TilelliError
 from conftest import ROOT, run_stage
 
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -1,8 +1,7 @@
 """JSON Lines: errors name the file and the line; writes are atomic."""
 import pytest
 
-from tilelli.io import iter_jsonl, read_jsonl, write_jsonl
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError, iter_jsonl, read_jsonl, write_jsonl
 
 
 def test_round_trip_and_blank_lines(tmp_path):

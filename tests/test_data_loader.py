@@ -9,7 +9,7 @@ from tilelli.data import loader
 from tilelli.data.chat import IGNORE_INDEX, encode_pair, format_completion, format_prompt
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
 from tilelli.data.packing import pack_documents
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 @pytest.fixture

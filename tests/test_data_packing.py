@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tilelli.data.packing import SEPARATOR, iter_corpus, pack_corpus, pack_documents
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 def docs(n=400):

@@ -12,7 +12,7 @@ from tilelli.data.facts import fictional_places, place_index, places, qa, split_
 from tilelli.data.prompts import (_COMMON_WORDS, _KEY_ROWS, GIBBERISH, PROBE_FALSE_PREMISES, PROBE_GIBBERISH,
                                   PROBE_TOPIC_QUESTIONS, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, TRAIN_TOPIC_DOMAINS,
                                   build_probe, gibberish_set)
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 from conftest import TINY_SFT as TINY
 

@@ -11,7 +11,7 @@ import pytest
 from tilelli.data import corpus as sources   # the download sources (the name `corpus` is a fixture here)
 from tilelli.data.corpus import builtin_documents
 from tilelli.data.facts import answer, fictional_places, places, split_plan
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from conftest import run_stage
 
 

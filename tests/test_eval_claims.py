@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tilelli.errors import TilelliError
 from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate,
                                  headline, load_claims, mismatches, verify_claims)
 from tilelli.eval.stats import wilson_ci
+from tilelli.io import TilelliError
 from tilelli.params import compose
 from conftest import ROOT, run_stage
 
@@ -466,7 +466,7 @@ def test_computed_by_names_the_function_that_writes_the_metric():
     ("splice_head_auroc", "tilelli.eval.auroc_report.behaviour"),          # a rate, not an AUROC
     ("idk_heldout_gate", "tilelli.eval.auroc_report.group_report"),
     ("n2_lite_vs_vanilla_not_established", "tilelli.eval.ab_report.choose_lr"),   # writes ab_lr.json
-    ("n4_weight0_shifts_router", "tilelli.eval.router_shift.kl_per_layer"),
+    ("n4_weight0_shifts_router", "tilelli.eval.probe.kl_per_layer"),
     ("n1_router_entropy_wins_none", "tilelli.eval.auroc_report.group_report"),
 ])
 def test_computed_by_check_rejects_the_wrong_function(cid, other):

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from _eval_rows import synthetic_controls, synthetic_rows, with_controls
-from tilelli.errors import TilelliError
 from tilelli.eval import stats
 from tilelli.eval.auroc_report import (REFERENCES, ReportConfig, _compare, _router_family, behaviour, build_report,
                                        merge_controls)
 from tilelli.eval.regimes import (CANDIDATES, CONTRASTS, CONTROLS, OOD_REGIMES, ORIENTATION, REGIMES, REPORTED,
                                   ROUTER_FAMILY, SIGNALS, contrast_rows, oriented)
 from tilelli.eval.stats import auroc
+from tilelli.io import TilelliError
 
 FAST = ReportConfig(bootstrap=300)
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from tilelli.errors import TilelliError
 from tilelli.eval.probe import chat_prompt, probe_model, probe_signals
+from tilelli.io import TilelliError
 from tilelli.model import TilelliLM
 
 

@@ -6,8 +6,8 @@ import pytest
 from scipy import stats as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from tilelli.errors import TilelliError
 from tilelli.eval import stats
+from tilelli.io import TilelliError
 
 
 def _data(seed, n_pos=30, n_neg=180, shift=0.8, decimals=1):

@@ -7,13 +7,12 @@ import pytest
 
 from _eval_rows import synthetic_controls, synthetic_rows
 from tilelli.data.prompts import build_probe
-from tilelli.errors import TilelliError
 from tilelli.eval import controls as fam
 from tilelli.eval.auroc_report import ReportConfig, build_report, merge_controls
 from tilelli.eval.claims import NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate, load_claims
 from tilelli.eval.regimes import CONTROLS, OOD_REGIMES, ORIENTATION, PROMPT_BASELINES
 from tilelli.eval.stats import auroc
-from tilelli.io import write_json
+from tilelli.io import TilelliError, write_json
 
 from test_eval_claims import CLAIMS
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tilelli import TilelliLM, cli
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from conftest import ROOT
 
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())

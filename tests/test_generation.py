@@ -4,7 +4,7 @@ import torch
 
 from tilelli import TilelliError
 from tilelli.model import TilelliLM
-from tilelli.model.generation import IncrementalDecoder
+from tilelli.model.lm import IncrementalDecoder
 
 
 TINY = ["tilelli-lite-fp32-tiny", "tilelli-lite-ternary-tiny", "tilelli-fp32-tiny",

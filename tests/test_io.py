@@ -1,8 +1,7 @@
 """The one strict JSON reader: a missing or malformed file is one line naming the file and line."""
 import pytest
 
-from tilelli.errors import TilelliError
-from tilelli.io import read_json, write_json
+from tilelli.io import TilelliError, read_json, write_json
 
 
 def test_round_trip(tmp_path):

@@ -4,7 +4,7 @@ message or a doc tells a user to run.
 No torch: these read source files as text (ast), so function-level imports count too.
 
 Layers, lowest first: model, data (the model and its data) < train < eval. study, io, stage,
-errors, numerics and the rest of the top level serve every layer. A lower layer never imports
+numerics and the rest of the top level serve every layer. A lower layer never imports
 a higher one, not even through a third module, and no two modules import each other in a circle.
 """
 import ast

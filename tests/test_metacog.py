@@ -15,7 +15,7 @@ import yaml
 from safetensors.torch import load_file
 
 from tilelli.data.chat import IGNORE_INDEX
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.params import compose
 from tilelli.train.config import MetacogRecipe
 from conftest import ROOT

@@ -8,8 +8,8 @@ import torch
 
 from tilelli import TilelliError
 from tilelli.model import ModelConfig, TilelliLM, list_configs, pad_batch
-from tilelli.model.block import load_balance_loss
 from tilelli.model.config import config_from_dict
+from tilelli.model.lm import load_balance_loss
 
 
 NAMED = ["tilelli-lite-fp32", "tilelli-lite-ternary", "tilelli-fp32", "tilelli-ternary", "vanilla-fp32"]

@@ -10,7 +10,7 @@ from tilelli.data.chat import IGNORE_INDEX as DATA_IGNORE_INDEX
 from tilelli.eval.probe import signals_from_output
 from tilelli.model.quantities import (IGNORE_INDEX, ROUTER_EPS, bits_per_byte, nll_sum, router_confidence,
                                       router_entropy)
-from tilelli.train import objectives
+from tilelli.train import loop
 
 
 def test_router_confidence_ends_and_mask():
@@ -34,7 +34,7 @@ def test_clamp_bounds_the_error_at_tiny_probabilities():
 
 
 def test_training_and_probe_read_the_same_router_confidence():
-    assert objectives.router_confidence is router_confidence
+    assert loop.router_confidence is router_confidence
     torch.manual_seed(0)
     rp = torch.softmax(torch.randn(3, 4, 7, 3) * 4, -1).double()
     lengths = torch.tensor([7, 3, 1, 5])

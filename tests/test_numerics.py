@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tilelli import numerics
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 PINS = (numerics.MODE_VAR, numerics.THREADS_VAR, "ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",
         "ONEDNN_MAX_CPU_ISA", "ONEDNN_VERBOSE", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

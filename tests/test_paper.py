@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tilelli.errors import TilelliError
 from tilelli.eval.paper import render
+from tilelli.io import TilelliError
 from conftest import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.params import _diff, compose
 from tilelli.train import TrainConfig
 

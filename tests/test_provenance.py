@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tilelli import cli
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.params import check_composed, compose
 from tilelli.provenance import provenance, provenance_markdown
 from conftest import ROOT

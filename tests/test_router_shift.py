@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tilelli.errors import TilelliError
-from tilelli.eval.router_shift import router_shift, shift_vs_control
+from tilelli.eval.probe import router_shift, shift_vs_control
+from tilelli.io import TilelliError
 
 
 def kl(name, values):
@@ -99,6 +99,6 @@ def test_router_shift_needs_every_base():
 
 
 def test_eval_does_not_import_the_training_package():
-    code = ("import sys, tilelli.eval.router_shift, tilelli.study; "
+    code = ("import sys, tilelli.eval.probe, tilelli.study; "
             "bad = [m for m in sys.modules if m.startswith('tilelli.train')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

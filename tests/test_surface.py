@@ -11,11 +11,11 @@ import yaml
 
 from tilelli.data.chat import format_prompt, write_sft_sets
 from tilelli.data.prompts import build_probe
-from tilelli.errors import TilelliError
 from tilelli.eval import controls
 from tilelli.eval.regimes import CONTROLS
 from tilelli.eval.stats import auroc
 from tilelli.eval.controls import FEATURES, check_probe_disjoint, cv_auroc, features, fit_surface
+from tilelli.io import TilelliError
 from conftest import ROOT, run_stage
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ def test_ternary_config_quantizes_projections_only():
 
 
 def test_the_name_decides_quantisation_and_a_contradiction_is_one_line():
-    from tilelli.errors import TilelliError
+    from tilelli.io import TilelliError
     from tilelli.model.config import CONFIGS, get_config
 
     for name in CONFIGS:
@@ -113,7 +113,7 @@ def test_pretrain_recipe_trains_a_ternary_name_ternary(chdir_tmp):
     """Through the real recipe path: the saved model is quantised, every projection's effective
     weight takes only {-a, 0, +a} (a = mean |latent|, per tensor), and training moved it."""
     from tilelli.data.packing import pack_documents
-    from tilelli.errors import TilelliError
+    from tilelli.io import TilelliError
     from tilelli.train.recipes import pretrain
 
     words = ["the", "river", "runs", "to", "a", "small", "town", "by", "old", "hills"]

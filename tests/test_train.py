@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.params import compose
 from tilelli.train import TrainConfig
 from tilelli.data.chat import IGNORE_INDEX, format_completion, format_prompt

@@ -6,7 +6,7 @@
     print(tok.decode(lm.generate(tok.encode("Once upon a time"), max_new=128)))
 """
 from tilelli import numerics as _numerics
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 _numerics.pin_environment()   # before anything imports torch: ATen and MKL read these once (numerics.py)
 

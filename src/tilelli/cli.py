@@ -34,7 +34,7 @@ from dataclasses import asdict
 
 from tilelli.data.chat import ASSISTANT_TAG, END_OF_TURN, USER_PREFIX
 from tilelli import paths, study
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 def _stream_writer(out, skip_leading_space: bool = False):

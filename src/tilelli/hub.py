@@ -22,8 +22,7 @@ import yaml
 
 from tilelli.data.corpus import HUB_SOURCES   # data.source values whose `dataset` is a Hub id
 from tilelli import paths
-from tilelli.errors import TilelliError
-from tilelli.io import read_json
+from tilelli.io import TilelliError, read_json
 from tilelli.model.checkpoint import REPO_ID, model_name, one_line
 
 

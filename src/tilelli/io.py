@@ -1,4 +1,4 @@
-"""File input and output: one strict JSON / JSON Lines reader, atomic writers.
+"""File input and output: one strict JSON / JSON Lines reader, atomic writers; the one exception type.
 
     doc = read_json("metrics/behaviour.json")          # dict, list, ... (any JSON value)
     rows = read_jsonl("data/sft/chat_train.jsonl", required=("prompt", "response"))
@@ -11,6 +11,14 @@ Writing: to a temporary sibling, fsync, then rename over the target. A crash mid
 the old file (or nothing), never a half file that looks complete. A full disk during the write
 removes the temporary and raises one TilelliError line naming the target, the bytes the write
 needed and the bytes free (see disk_full); the previous output stays.
+
+Errors: TilelliError, the one exception type for every user-facing failure. It lives here because
+io imports nothing else of tilelli (and no torch), so any module, the earliest included (numerics,
+params, stage), can import it without a cycle.
+
+Library code raises `TilelliError("one clear line")` for bad input (unknown model name, corrupt
+shard, malformed JSONL, out-of-range param). Entry points (`tilelli.stage.run`, the CLI) print
+`error: <message>` on stderr and exit 2, with no traceback wall.
 """
 from __future__ import annotations
 
@@ -25,7 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from tilelli.errors import TilelliError
+
+class TilelliError(Exception):
+    """A user-facing error whose message is one line that says what to do."""
 
 
 def sha256_file(path: str | os.PathLike) -> str:

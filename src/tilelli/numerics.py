@@ -111,7 +111,7 @@ def settings() -> dict:
 def check(torch_loaded: bool = True) -> None:
     """Raise when pinning was asked for but did not take (torch used before tilelli was imported,
     or a CPU without AVX2, where ATen silently falls back to its default kernels)."""
-    from tilelli.errors import TilelliError
+    from tilelli.io import TilelliError
     mode = os.environ.get(MODE_VAR, "pinned").strip().lower()
     if mode not in ("pinned", "native"):
         raise TilelliError(f"{MODE_VAR}={mode!r}: expected 'pinned' or 'native'")

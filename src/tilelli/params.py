@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 CONF_DIR = "conf"
 OVERRIDES_KEY = "overrides"

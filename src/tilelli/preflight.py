@@ -44,7 +44,7 @@ from collections import deque
 from pathlib import Path
 
 from tilelli import paths
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.provenance import git
 from tilelli.study import PREFLIGHT as PROFILE
 FAILED = re.compile(r"failed to reproduce '([^']+)'")
@@ -203,7 +203,7 @@ def check_resume(params: dict) -> str:
         x = torch.randint(0, 256, (cfg.batch_size, cfg.seq_len + 1), generator=g)
         return {"x": x[:, :-1], "y": x[:, 1:]}
 
-    from tilelli.train.objectives import lm_loss
+    from tilelli.train.loop import lm_loss
     runs = {}
     # One thread. At 2 threads this check failed on its first run: 2 tensors differed after resume,
     # the first embed.weight, all others bit-identical (so the optimizer and step state were
@@ -250,7 +250,7 @@ def check_generation(params: dict, model_dir: str) -> str:
     import torch
 
     from tilelli.model import TilelliLM
-    from tilelli.model.generation import IncrementalDecoder
+    from tilelli.model.lm import IncrementalDecoder
 
     lm = TilelliLM.from_pretrained(model_dir).eval()
     seq_len = params["pretrain"]["seq_len"]

@@ -29,7 +29,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.params import describe_keys
 from tilelli.paths import NUMERICS, TIMING_DIR
 

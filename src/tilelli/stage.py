@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 def load_params(path: str | os.PathLike | None = None) -> dict:

@@ -34,9 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tilelli.errors import TilelliError
 from tilelli import paths
-from tilelli.io import is_number, read_json
+from tilelli.io import TilelliError, is_number, read_json
 from tilelli.paths import LR_CHOICE
 from tilelli.stage import param
 

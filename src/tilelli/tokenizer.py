@@ -9,7 +9,7 @@ an ordinary byte to the tokenizer.
 """
 from __future__ import annotations
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 class ByteTokenizer:

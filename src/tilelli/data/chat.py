@@ -54,7 +54,7 @@ from tilelli import io, paths
 from tilelli.data.facts import QUESTIONS, FactKey, places, qa, split_plan, templates
 from tilelli.data.prompts import (HEDGES, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, build_probe, false_premise,
                                   gibberish_set, hedge, train_topic_questions)
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.model.quantities import IGNORE_INDEX  # -100; one definition, shared with the loss
 
 

@@ -50,8 +50,7 @@ from urllib.parse import urlparse
 
 from tilelli import io, paths
 from tilelli.data.facts import FactKey, Place, answer, join_names, places, population_words
-from tilelli.errors import TilelliError
-from tilelli.io import iter_jsonl
+from tilelli.io import TilelliError, iter_jsonl
 
 
 # ---- Sources -------------------------------------------------------------------------------------

@@ -21,8 +21,7 @@ import torch
 
 from tilelli.data.chat import IGNORE_INDEX, encode_pair
 from tilelli.data.packing import SEPARATOR
-from tilelli.errors import TilelliError
-from tilelli.io import read_json, sha256_file
+from tilelli.io import TilelliError, read_json, sha256_file
 
 _VERIFIED: dict[tuple, bool] = {}  # (path, size, mtime_ns) of shards whose sha256 matched
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from tilelli import io
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 SEPARATOR = 0x00
 FORMAT = "tilelli-packed-v1"

@@ -1,7 +1,8 @@
 """Evaluation: uncertainty signals, generation labels, AUROC statistics, reports and claim gates.
 
     probe.py        signals from one batched forward pass + greedy generation + labels for a list
-                    of prompts (torch)
+                    of prompts; routing KL and chat bits per byte against each model's base (claim
+                    N4: router shift) (torch)
     regimes.py      the fixed regimes, baselines and signal orientation (positive = OOD); refusal /
                     answer / loop labels for a generated continuation; read and validate prompt and
                     probe-row JSONL (no torch)
@@ -11,7 +12,6 @@
                     behaviour rates (the numbers of metrics/auroc.json and metrics/behaviour.json);
                     markdown pages for results/auroc/
     figures.py      PNG heatmaps, ROC and risk-coverage figures; DVC plot data (CSV)
-    router_shift.py routing KL and chat bits per byte against each model's base (claim N4)
     ab_report.py    the Lite-vs-vanilla A/B: lr choice and report (no torch)
     claims.py       claims.yaml gates: rules, profiles, PASS/FAIL report
     paper.py        PAPER_OUTLINE.md from metrics/

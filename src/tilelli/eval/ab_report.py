@@ -40,9 +40,8 @@ import math
 import statistics
 from pathlib import Path
 
-from tilelli.errors import TilelliError
 from tilelli.eval.stats import welch_test
-from tilelli.io import is_number, read_json, write_json, write_text
+from tilelli.io import TilelliError, is_number, read_json, write_json, write_text
 from tilelli.study import ARMS, ABPlan, ab_plan, chosen_lr, final_run, lr_tag, run_metrics, sweep_run
 from tilelli.paths import AB_PLOT, AB_REPORT, LR_CHOICE, train_metrics, train_plots
 

@@ -68,7 +68,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 from tilelli.paths import AUROC
 from tilelli.eval import stats
 from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES, IN_DOMAIN,

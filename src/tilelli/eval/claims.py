@@ -64,9 +64,8 @@ from pathlib import Path
 import yaml
 
 from tilelli import paths, study
-from tilelli.errors import TilelliError
 from tilelli.eval.stats import tost_welch, welch_test
-from tilelli.io import is_number, read_json
+from tilelli.io import TilelliError, is_number, read_json
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING = "REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE", "MISSING"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)

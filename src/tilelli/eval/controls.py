@@ -69,9 +69,9 @@ import numpy as np
 from scipy import sparse
 
 from tilelli.data.chat import format_prompt
-from tilelli.errors import TilelliError
 from tilelli.eval.regimes import CONTRASTS, contrast_rows
 from tilelli.eval.stats import auroc
+from tilelli.io import TilelliError
 
 
 # ---- Surface -------------------------------------------------------------------------------------

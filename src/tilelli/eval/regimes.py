@@ -73,8 +73,7 @@ from collections import Counter
 import numpy as np
 
 from tilelli.data.prompts import REGIMES
-from tilelli.errors import TilelliError
-from tilelli.io import read_jsonl as _read_jsonl
+from tilelli.io import TilelliError, read_jsonl as _read_jsonl
 
 
 # ---- Design --------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 # ---------------------------------------------------------------------------------------------

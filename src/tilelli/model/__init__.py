@@ -7,10 +7,10 @@
     lm.save_pretrained("models/x"); TilelliLM.from_pretrained("models/x")
 
 Modules: config (ModelConfig, the named configs and their parameter budget), layers
-(TernaryLinear, diagonal SSM, sparse top-k and dense attention, convs and FFN), block (routed
-block, load-balance loss, vanilla baseline block), lm (TilelliLM), generation, checkpoint (model
-folders, model cards, local paths and Hub ids), quantities (IGNORE_INDEX, bits per byte, router
-entropy / confidence: shared by train and eval).
+(TernaryLinear, diagonal SSM, sparse top-k and dense attention, convs and FFN), lm (the model:
+routed block, load-balance loss, vanilla baseline block, TilelliLM and its generation),
+checkpoint (model folders, model cards, local paths and Hub ids), quantities (IGNORE_INDEX, bits
+per byte, router entropy / confidence: shared by train and eval; torch-free).
 
 The names below are loaded on first use, so `from tilelli.model.quantities import IGNORE_INDEX`
 (tilelli.data.chat) does not import torch.

@@ -91,8 +91,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tilelli import paths
-from tilelli.errors import TilelliError
-from tilelli.io import atomic_dir, read_json, sha256_file
+from tilelli.io import TilelliError, atomic_dir, read_json, sha256_file
 from tilelli.model.config import config_from_dict
 
 

@@ -7,12 +7,12 @@ ModelConfig: the architecture of one Tilelli model, stored inside every checkpoi
 One flat dataclass covers both families so that `asdict(cfg)` is the whole story in
 `config.json`:
 
-- `arch="routed"`: a stack of routed multi-pathway blocks (block.py). `pathways` names the
+- `arch="routed"`: a stack of routed multi-pathway blocks (lm.py). `pathways` names the
   pathways mixed by the per-token router, from {"conv", "attn", "ffn", "wide_conv", "ssm"}.
   `path_dim` is the width the pathways run at (0 = d_model, resolved when the config is built,
   so code and config.json read the actual width); when it is smaller than `d_model` the block
   wraps them in a down/up projection pair (the parent d=512 block runs the Lite pathways at 256).
-- `arch="vanilla"`: a pre-norm transformer (block.py, VanillaBlock); `pathways` must be empty.
+- `arch="vanilla"`: a pre-norm transformer (lm.py, VanillaBlock); `pathways` must be empty.
 
 Validation happens in `validate()`, which raises `TilelliError` with one line naming what is
 allowed, so a typo in params.yaml or `-S model.d_model=...` fails before any tensor is built.
@@ -43,7 +43,7 @@ Design choices that reach ~10M without touching d, L, heads, top_k or the FFN ex
   (layers.py); 2.25 rather than 2 puts the Lite at 10.05M, within 0.4% of vanilla-fp32
   (m = 2d would give 9.64M, 4.4% below vanilla: not parameter-fair).
 - Parent: at d=512 a single d->4d FFN is 2.1M per block, 14.7M over 7 blocks, so the pathways
-  run at path_dim = 256 inside a 512 <-> 256 projection pair (block.py); the three mixer
+  run at path_dim = 256 inside a 512 <-> 256 projection pair (lm.py); the three mixer
   pathways (conv k=5, wide conv k=32, SSM with 16 states) share the rest with m = 0.5 x 256.
 - Untied LM head everywhere (safetensors refuses shared storage; 65K params at d=256).
 - Tiny counterparts (~1M, context 256 so chat prompts and answers fit): Lite-tiny is 1.8% below
@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 # ---- ModelConfig ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
     router_entropy(probs)            H(router) over the pathway axis, nats, in [0, ln P]
     router_confidence(probs, mask)   mean over layers and masked positions of 1 - H / ln P
 
-Claims N1 and N4 compare what the metacog loss trains (train/objectives.py) with what the probe
+Claims N1 and N4 compare what the metacog loss trains (train/loop.py) with what the probe
 measures (eval/probe.py) and what router_shift reports; all three read these functions, so a
 trained objective and a measured signal cannot drift apart.
 

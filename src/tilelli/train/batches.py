@@ -19,7 +19,7 @@ import torch
 
 from tilelli.data.chat import IGNORE_INDEX, encode_pair
 from tilelli.data.loader import windows
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 
 def step_generator(seed: int, *key: int) -> torch.Generator:
@@ -52,7 +52,7 @@ def encode_example(prompt: str, response: str | None, seq_len: int, *, abstain: 
     """One chat example padded to seq_len, with `pos` = index of the last prompt byte in x.
 
     response=None encodes the prompt alone with no LM loss (OOD inputs in metacog training).
-    Labels: abstain/ood 1.0 or 0.0, -1.0 = unlabelled (see tilelli.train.objectives).
+    Labels: abstain/ood 1.0 or 0.0, -1.0 = unlabelled (see tilelli.train.loop, Objectives).
     """
     x, y = encode_pair(prompt, response or "", seq_len)
     pos = next(i for i, t in enumerate(y) if t != IGNORE_INDEX)
@@ -67,7 +67,7 @@ def encode_text(ids, seq_len: int, *, lm: bool, abstain: float = -1.0, ood: floa
 
     lm=True: `ids` is a corpus window of seq_len + 1 bytes, CE on every next byte; lm=False: a
     text cut to seq_len bytes with no LM loss (OOD texts). pos = the last input byte, so the
-    router-confidence term reads every position of the text (objectives.MetacogLoss).
+    router-confidence term reads every position of the text (loop.MetacogLoss).
     """
     ids = [int(t) for t in ids]
     x = ids[:seq_len]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict, dataclass, field, fields
 
-from tilelli.errors import TilelliError
+from tilelli.io import TilelliError
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -115,7 +115,7 @@ class MetacogRecipe:
     parameters move, on which data. Every variant starts from v4 and uses metacog.train, with
     `train` overriding single keys (e.g. the published v5 ran 500 steps, not the sweep's 1,000).
 
-    weight     metacog loss weight: BCE(router confidence, in-domain) (train/objectives.py)
+    weight     metacog loss weight: BCE(router confidence, in-domain) (train/loop.py)
     trainable  all | router (the router Linears only: 4 x 112 x 3 = 1,344 weights at tiny, 6,144
                at paper scale) | all_but_router (the N4 control: CE cannot move the router)
     data       raw_text: packed corpus windows (in-domain, CE) + OOD texts without a chat frame;

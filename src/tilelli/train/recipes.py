@@ -87,16 +87,14 @@ import numpy as np
 
 from tilelli.data.chat import IGNORE_INDEX
 from tilelli.data.loader import open_shard, sft_eval_batches, valid_batches
-from tilelli.errors import TilelliError
-from tilelli.io import atomic_dir, read_jsonl, sha256_file, write_json
+from tilelli.io import TilelliError, atomic_dir, read_jsonl, sha256_file, write_json
 from tilelli.stage import log, param
 from tilelli import paths
 from tilelli.study import (ab_plan, base_step, check_seed, chosen_lr, final_run, run_metrics, splice_dir, sweep_run,
                            v4_dir, variant_dir)
 from tilelli.train.batches import encode_example, encode_text, example_batches, window_batches
 from tilelli.train.config import MetacogRecipe, TrainConfig
-from tilelli.train.loop import evaluate_lm, resolve_device, train
-from tilelli.train.objectives import AbstainLoss, MetacogLoss, lm_loss
+from tilelli.train.loop import AbstainLoss, MetacogLoss, evaluate_lm, lm_loss, resolve_device, train
 
 
 # ---- Base chain ----------------------------------------------------------------------------------
