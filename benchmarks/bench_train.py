@@ -22,7 +22,7 @@ import yaml
 from tilelli.model import TilelliLM
 from tilelli.params import compose
 from tilelli.train import TrainConfig, train
-from tilelli.train.batches import window_batches
+from tilelli.train.recipes import window_batches
 
 STEPS = {"tiny": 12, "paper": 4}
 

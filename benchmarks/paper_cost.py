@@ -48,7 +48,7 @@ from tilelli.model.layers import TernaryLinear
 from tilelli.params import compose
 from tilelli.study import metacog_variants, probe_models, study_seeds
 from tilelli.train import TrainConfig, train
-from tilelli.train.config import MetacogRecipe
+from tilelli.train.loop import MetacogRecipe
 from tilelli.train.recipes import select_trainable
 from tilelli.train.loop import AbstainLoss, MetacogLoss, lm_loss
 

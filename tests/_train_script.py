@@ -12,7 +12,7 @@ import torch
 
 from tilelli.model import TilelliLM
 from tilelli.train import TrainConfig, train
-from tilelli.train.batches import window_batches
+from tilelli.train.recipes import window_batches
 
 out, kill_at = sys.argv[1], int(sys.argv[2])
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 12

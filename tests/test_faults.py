@@ -75,7 +75,7 @@ def test_unknown_training_key_names_the_nearest_valid_one(section, typo, nearest
 
 
 def test_a_recipe_override_typo_and_a_bad_extra_key_are_one_line():
-    from tilelli.train.config import MetacogRecipe, TrainConfig
+    from tilelli.train.loop import MetacogRecipe, TrainConfig
 
     m = yaml.safe_load(yaml.safe_dump(BASE["metacog"]))
     m["recipes"]["v5"]["train"] = {"step": 500}
@@ -91,7 +91,7 @@ def test_a_recipe_override_typo_and_a_bad_extra_key_are_one_line():
 @pytest.mark.parametrize("value,needle", [("abc", "pretrain.steps='abc': must be a positive integer"),
                                           (0, "pretrain.steps=0: must be a positive integer")])
 def test_non_numeric_or_zero_steps_are_one_line(value, needle):
-    from tilelli.train.config import TrainConfig
+    from tilelli.train.loop import TrainConfig
 
     with pytest.raises(TilelliError) as e:
         TrainConfig.from_params({**BASE["pretrain"], "steps": value}, "pretrain")

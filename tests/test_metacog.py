@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from tilelli.data.chat import IGNORE_INDEX
 from tilelli.io import TilelliError
 from tilelli.params import compose
-from tilelli.train.config import MetacogRecipe
+from tilelli.train.loop import MetacogRecipe
 from conftest import ROOT
 
 TEMPLATE = "I don't know."

@@ -9,7 +9,7 @@ from tilelli.stage import load_params
 from tilelli.study import (base_chain, check_seed, metacog_models, model_bases, n4_pair, probe_groups,
                            probe_models, ranked_variants, study_seeds)
 from tilelli.train import TrainConfig
-from tilelli.train.config import MetacogRecipe
+from tilelli.train.loop import MetacogRecipe
 from conftest import ROOT
 
 

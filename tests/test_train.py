@@ -15,7 +15,7 @@ from tilelli.io import TilelliError
 from tilelli.params import compose
 from tilelli.train import TrainConfig
 from tilelli.data.chat import IGNORE_INDEX, format_completion, format_prompt
-from tilelli.train.batches import encode_example, example_batches, window_batches
+from tilelli.train.recipes import encode_example, example_batches, window_batches
 from tilelli.train.loop import lr_at
 from conftest import ROOT
 

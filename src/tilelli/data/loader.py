@@ -8,7 +8,7 @@
 
 Windows cross document boundaries; the 0x00 separator between documents is an ordinary
 target (the model learns where documents end). Random training batches are drawn in
-tilelli.train.batches as pure functions of the step, so resumed and multi-process runs see
+tilelli.train.recipes as pure functions of the step, so resumed and multi-process runs see
 the same batches.
 """
 from __future__ import annotations

@@ -8,7 +8,6 @@
 Stage-level recipes (what each DVC stage trains, on which data): tilelli.train.recipes
 (pretrain, SFT, metacog variants, splice, Lite vs vanilla).
 """
-from tilelli.train.config import TrainConfig
-from tilelli.train.loop import train
+from tilelli.train.loop import TrainConfig, train
 
 __all__ = ["TrainConfig", "train"]
