@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from tilelli.model import TilelliLM
-from tilelli.params import compose
+from tilelli.stage import compose
 from tilelli.train import TrainConfig, train
 from tilelli.train.recipes import window_batches
 

@@ -7,7 +7,7 @@ Writes results/benchmarks/paper_cost.txt (the raw measurements) and prints the s
 table with its assumptions and the cheaper option is results/benchmarks/paper_cost.md, written
 by hand from this output.
 
-1. The paper profile is composed from conf/ (tilelli.params.compose, as `dvc exp run -S
+1. The paper profile is composed from conf/ (tilelli.stage.compose, as `dvc exp run -S
    profile=paper` does); every training run of the DAG is listed from it through the same
    helpers the stages use (tilelli.study, MetacogRecipe, ab_plan): steps, batch, seq, which
    weights train. Nothing is hard-coded but the GPU figures below.
@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tilelli.eval.ab_report import ab_plan
 from tilelli.model import TilelliLM
 from tilelli.model.layers import TernaryLinear
-from tilelli.params import compose
+from tilelli.stage import compose
 from tilelli.study import metacog_variants, probe_models, study_seeds
 from tilelli.train import TrainConfig, train
 from tilelli.train.loop import MetacogRecipe

@@ -31,8 +31,7 @@ from pathlib import Path
 
 from tilelli import paths, study
 from tilelli.eval.auroc_report import (ReportConfig, behaviour, build_report, group_behaviour, merge_controls,
-                                       model_page, summary_page)
-from tilelli.eval.figures import write_figures
+                                       model_page, summary_page, write_figures)
 from tilelli.eval.regimes import read_gate_rows, read_jsonl, read_probe_rows
 from tilelli.io import atomic_dir, write_json
 from tilelli.stage import log, run, param

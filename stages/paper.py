@@ -8,9 +8,8 @@ Every number in the write-up comes from these files, so the outline always match
 """
 from tilelli.eval.paper import render
 from tilelli.io import write_text
-from tilelli.params import changed_from_profile
+from tilelli.stage import changed_from_profile, run
 from tilelli.provenance import provenance, provenance_markdown
-from tilelli.stage import run
 from tilelli.paths import PAPER
 
 

@@ -8,8 +8,7 @@ Writes results/params_check.txt, whose text does not change between passing runs
 stages that depend on it (download, sft_data, prompts) do not re-run after a mere recompose.
 """
 from tilelli.io import write_text
-from tilelli.params import check_composed
-from tilelli.stage import log, run
+from tilelli.stage import check_composed, log, run
 from tilelli.paths import PARAMS_CHECK as OUT
 
 

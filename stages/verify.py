@@ -33,9 +33,8 @@ import sys
 from tilelli.eval.claims import (MISSING, claims_json, claims_markdown, fragile_claims, headline, judge_study,
                                  load_claims, mismatches)
 from tilelli.io import TilelliError, write_json, write_text
-from tilelli.params import changed_from_profile, describe_keys
+from tilelli.stage import changed_from_profile, describe_keys, log, run
 from tilelli.provenance import committed_json, provenance, provenance_markdown
-from tilelli.stage import log, run
 from tilelli.paths import CLAIMS_JSON, CLAIMS_MD
 
 CLAIMS = "claims.yaml"

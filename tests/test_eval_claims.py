@@ -22,7 +22,7 @@ from tilelli.eval.claims import (INCONCLUSIVE, MISSING, NOT_REPRODUCED, REPRODUC
                                  headline, load_claims, mismatches, verify_claims)
 from tilelli.eval.stats import wilson_ci
 from tilelli.io import TilelliError
-from tilelli.params import compose
+from tilelli.stage import compose
 from conftest import ROOT, run_stage
 
 CLAIMS = ROOT / "claims.yaml"

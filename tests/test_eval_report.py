@@ -283,13 +283,20 @@ def test_behaviour_rates():
     assert b["abstain_p_aurc"]["random"] == pytest.approx(20 / 70) and not math.isnan(b["abstain_p_aurc"]["aurc"])
 
 
-def test_aurc_metric_and_figure_share_one_definition():
-    from tilelli.eval import auroc_report, figures
+def test_aurc_metric_and_figure_share_one_definition(tmp_path):
+    """The AURC in behaviour.json and the risk-coverage curve DVC plots come from one function."""
+    import csv
 
-    assert figures.abstain_risk_coverage is auroc_report.abstain_risk_coverage
+    from tilelli.eval import auroc_report
+
     rows = synthetic_rows(5, n=10, effects={"abstain_p": {"gibberish": 3.0, "factual_misleading": 3.0}})
     aurc = behaviour(rows)["abstain_p_aurc"]
-    assert aurc["aurc"] == auroc_report.abstain_risk_coverage(rows)[3] < aurc["random"]
+    cov, risk, _, value = auroc_report.abstain_risk_coverage(rows)
+    assert aurc["aurc"] == value < aurc["random"]
+    auroc_report.write_plot_data(tmp_path, {"m": rows})
+    with open(tmp_path / "m" / "risk_coverage.csv") as f:
+        plotted = [(r["coverage"], r["risk"]) for r in csv.DictReader(f)]
+    assert plotted == [(f"{c:.6g}", f"{r:.6g}") for c, r in zip(cov, risk)]
 
 
 def test_groups_report_the_heads_false_positive_rate_on_in_domain_prompts():

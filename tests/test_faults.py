@@ -99,7 +99,7 @@ def test_non_numeric_or_zero_steps_are_one_line(value, needle):
 
 
 def test_an_unknown_dash_s_override_is_one_line(tmp_path):
-    from tilelli.params import compose
+    from tilelli.stage import compose
 
     with pytest.raises(TilelliError) as e:
         compose(["pretrain.warmup_steps=5"], tmp_path / "p.yaml", ROOT / "conf")

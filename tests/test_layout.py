@@ -273,3 +273,16 @@ def test_dvc_yaml_declares_exactly_the_registry_outputs():
         f"tilelli.study.outputs lists {model}, which no dvc.yaml stage declares"]
     assert registry_disagreement(declared | {"metrics/extra.json"}, params) == [
         "dvc.yaml declares metrics/extra.json, which tilelli.study.outputs does not list"]
+
+
+def test_the_tables_load_no_matplotlib_until_a_figure_is_drawn():
+    """eval.auroc_report holds the tables the paper stage reads and the figures the auroc stage
+    draws: matplotlib (about a second to import) loads only when a figure is drawn."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tilelli.eval.auroc_report as r, tilelli.eval.paper; "
+            "print('matplotlib' in sys.modules); r._pyplot(); print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}).stdout.split()
+    assert out == ["False", "True"]

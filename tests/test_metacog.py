@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from tilelli.data.chat import IGNORE_INDEX
 from tilelli.io import TilelliError
-from tilelli.params import compose
+from tilelli.stage import compose
 from tilelli.train.loop import MetacogRecipe
 from conftest import ROOT
 

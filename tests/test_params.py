@@ -4,8 +4,7 @@ import pytest
 import yaml
 
 from tilelli.io import TilelliError
-from tilelli.params import changed_from_profile, compose
-from tilelli.stage import load_params
+from tilelli.stage import changed_from_profile, compose, load_params
 from tilelli.study import (base_chain, check_seed, metacog_models, model_bases, n4_pair, probe_groups,
                            probe_models, ranked_variants, study_seeds)
 from tilelli.train import TrainConfig

@@ -17,7 +17,7 @@ from tilelli.data.prompts import LONG_MAX
 from tilelli.eval.probe import encode_prompts, max_prompt_bytes
 from tilelli.eval.regimes import read_prompts
 from tilelli.model.config import get_config
-from tilelli.params import compose
+from tilelli.stage import compose
 from conftest import ROOT
 
 PROFILES = ("tiny", "paper")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tilelli.io import TilelliError
-from tilelli.params import _diff, compose
+from tilelli.stage import _diff, compose
 from tilelli.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import yaml
 
 from tilelli import cli
 from tilelli.io import TilelliError
-from tilelli.params import check_composed, compose
+from tilelli.stage import check_composed, compose
 from tilelli.provenance import provenance, provenance_markdown
 from conftest import ROOT
 

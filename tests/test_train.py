@@ -12,7 +12,7 @@ import yaml
 from safetensors.torch import load_file
 
 from tilelli.io import TilelliError
-from tilelli.params import compose
+from tilelli.stage import compose
 from tilelli.train import TrainConfig
 from tilelli.data.chat import IGNORE_INDEX, format_completion, format_prompt
 from tilelli.train.recipes import encode_example, example_batches, window_batches

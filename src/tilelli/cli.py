@@ -153,7 +153,7 @@ def cmd_chat(args) -> None:
 
 
 def cmd_params(args) -> None:
-    from tilelli.params import check_composed, compose
+    from tilelli.stage import check_composed, compose
 
     if args.check:
         if args.overrides:

@@ -134,7 +134,7 @@ def reproduce(scratch: Path, env: dict, targets: list[str], log_path: Path) -> i
 def preflight(root: Path, *, targets: list[str], overrides: list[str], scratch_dir: Path | None,
               keep: bool, skip_checks: bool, bin_dir: Path | None = None) -> str:
     """Run the preflight; return the summary line (raises StepFailed with the failure line)."""
-    from tilelli.params import compose
+    from tilelli.stage import compose
 
     start = time.monotonic()
     base = Path(scratch_dir) if scratch_dir else Path(tempfile.gettempdir())

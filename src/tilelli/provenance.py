@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 
 from tilelli.io import TilelliError
-from tilelli.params import describe_keys
+from tilelli.stage import describe_keys
 from tilelli.paths import NUMERICS, TIMING_DIR
 
 RESULT_PATHS = ("src", "stages", "conf", "params.yaml", "claims.yaml", "dvc.yaml")
@@ -131,7 +131,7 @@ def training_wall_time(timing_dir: str | os.PathLike = TIMING_DIR) -> tuple[floa
 def provenance(root: str | os.PathLike = ".", timing_dir: str | os.PathLike | None = None,
                params_changed: list[str] | None = None) -> dict:
     """params_changed: keys where params.yaml differs from its profile as committed
-    (tilelli.params.changed_from_profile; [] = the committed study, None = not checked)."""
+    (tilelli.stage.changed_from_profile; [] = the committed study, None = not checked)."""
     root = Path(root)
     commit = git(root, "rev-parse", "HEAD")
     status = git(root, "status", "--porcelain", "--", *RESULT_PATHS)

@@ -10,8 +10,8 @@
     stats.py        AUROC, bootstrap CIs, paired DeLong, Holm, Welch, risk-coverage
     auroc_report.py model x signal x regime AUROCs, paired tests, the pre-registered win rule,
                     behaviour rates (the numbers of metrics/auroc.json and metrics/behaviour.json);
-                    markdown pages for results/auroc/
-    figures.py      PNG heatmaps, ROC and risk-coverage figures; DVC plot data (CSV)
+                    markdown pages for results/auroc/; PNG heatmaps, ROC and risk-coverage
+                    figures and DVC plot data (CSV), matplotlib loaded only to draw them
     ab_report.py    the Lite-vs-vanilla A/B: lr choice and report (no torch)
     claims.py       claims.yaml gates: rules, profiles, PASS/FAIL report
     paper.py        PAPER_OUTLINE.md from metrics/
