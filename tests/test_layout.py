@@ -161,22 +161,17 @@ def test_dvc_artifacts_declare_every_model_family_and_every_model_is_in_one():
     import yaml
     from dvc.repo.artifacts import check_name_format
 
-    from tilelli import study
+    from tilelli import paths, study
 
-    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    arts = dvc["artifacts"]
-    assert sorted(a["path"] for a in arts.values()) == sorted(f"models/{f}" for f in study.MODEL_FAMILIES)
+    arts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
+    assert sorted(a["path"] for a in arts.values()) == sorted(paths.model_path(f) for f in study.MODEL_FAMILIES)
     for name, a in arts.items():
         check_name_format(name)
         assert a["type"] == "model" and a.get("desc") and a.get("labels"), name
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    names = [*study.probe_models(params), *(m for _, _, m in study.base_chain(0))]
-    plan = study.ab_plan(params)
-    names += [study.final_run(arm, seed) for arm, seed in study.ab_runs(params)]
-    names += [study.sweep_run(arm, lr) for arm in study.ARMS for lr in plan.lrs]
+    names = [*study.trained_runs(params), *study.splice_models(params)]
     assert all(n.split("/")[0] in study.MODEL_FAMILIES for n in names), names
-    outs = [o if isinstance(o, str) else next(iter(o)) for st in dvc["stages"].values() for o in st.get("outs", [])]
-    models = [o for o in outs if o.startswith("models/")]
+    models = [o for o in _dvc_outputs() if o.startswith(paths.MODELS + "/")]
     assert models and all(o.split("/")[1] in study.MODEL_FAMILIES for o in models), models
 
 
