@@ -2,7 +2,7 @@
 
     python -m stages.ab_report --choose-lr   # stage ab_lr: each arm's best sweep lr -> metrics/ab_lr.json
     python -m stages.ab_report               # stage ab_report: Welch's t-test on the final val bpb of
-                                             # every seed -> metrics/ab.json, plots/ab/val_bpb.csv
+                                             # every seed -> metrics/ab.json, plots/ab/val_bpb.{csv,png}
 
 Lowest final validation bits/byte wins the sweep (diverged runs never do, ties go to the smaller
 lr); metrics/ab.json keeps the sweep, the chosen lrs, each arm's bpb half-way vs at the end and

@@ -142,6 +142,8 @@ def test_welch_report_reads_the_final_value_of_every_seed(chdir_tmp):
     rows = Path("plots/ab/val_bpb.csv").read_text().splitlines()
     assert rows[0].startswith("tokens,step,lite,vanilla,lite_s0")
     assert rows[1].split(",")[:4] == ["64", "2", "3", "3.53333"]            # tokens = step x 32, seed means
+    png = Path("plots/ab/val_bpb.png").read_bytes()                        # the same curves drawn, for the paper
+    assert png.startswith(b"\x89PNG") and R.ab_report(params) and Path("plots/ab/val_bpb.png").read_bytes() == png
     Path(f"metrics/train/{R.final_run('vanilla', 2)}.json").unlink()
     with pytest.raises(TilelliError, match="vanilla-s2.json: file not found"):
         R.ab_report(params)

@@ -1,4 +1,6 @@
-"""PAPER_OUTLINE.md rendering: numbers come from metrics files; the claim table is verify's table."""
+"""PAPER_OUTLINE.md rendering: numbers come from metrics files; the claim table is verify's table;
+the figures are the pipeline's own plot files."""
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -6,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tilelli import paths, study
 from tilelli.eval.paper import render
 from tilelli.io import TilelliError
 from conftest import ROOT
@@ -18,6 +21,15 @@ AB = {"lite_params": 100, "vanilla_params": 101, "lite_bpb": [1.0, 1.1, 1.2], "v
       "hedges_g": -2.4, "param_ratio": 0.99, "n_a": 3, "n_b": 3, "steps": 400,
       "sweep": {"lite": {"0.001": 1.3, "0.01": 1.1}, "vanilla": {"0.001": 1.6, "0.01": 1.9}},
       "chosen_lr": {"lite": 0.01, "vanilla": 0.001}, "lr_at_edge": {"lite": True, "vanilla": True}}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def outline_figures(params: dict) -> set[str]:
+    """One figure per kind, from the registry: v4's heatmap and ROC, the main head's and its splice's
+    ROC (the first seed's models), the risk-coverage of every model, the A/B curve."""
+    v4, main = study.base_models(params)[0], params["metacog"]["main"]
+    return {paths.heatmap_png(v4), paths.roc_png(v4), paths.roc_png(study.metacog_groups(params)[main][0]),
+            paths.roc_png(study.splice_models(params)[0]), paths.RISK_COVERAGE_PNG, paths.AB_PNG}
 
 
 @pytest.fixture
@@ -30,6 +42,9 @@ def metrics_dir(chdir_tmp):
         for name in ("pretrain", "chat", "v4"):
             files[f"metrics/train/base/{name}-s{s}.json"] = {"steps": 7, "tokens": 1234, "val_bpb": bpb}
     write_set(Path("."), files)
+    for fig in outline_figures(yaml.safe_load((ROOT / "params.yaml").read_text())):
+        Path(fig).parent.mkdir(parents=True, exist_ok=True)
+        Path(fig).write_bytes(PNG)
     return Path(".")
 
 
@@ -73,3 +88,29 @@ def test_outline_shows_each_seed_alone_like_the_claim_table(metrics_dir):
     text = render(params)
     assert "| each seed alone |" in text and "1/2 seeds (**flips**: s1: " in text
     assert "n/a (needs every seed)" in text            # N2 and N4 have no per-seed metrics
+
+
+def test_outline_embeds_each_figure_beside_the_numbers_it_supports(metrics_dir):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    text = render(params)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(links) == sorted(outline_figures(params))       # each kind once, each a registry path
+    v4, splice = study.base_models(params)[0], study.splice_models(params)[0]
+    head = study.metacog_groups(params)[params["metacog"]["main"]][0]
+    where = {paths.RISK_COVERAGE_PNG: ("## 3.", "## 4."), paths.AB_PNG: ("### 4.5", "## 5."),
+             paths.heatmap_png(v4): ("### 4.1", "### 4.2"), paths.roc_png(v4): ("### 4.1", "### 4.2"),
+             paths.roc_png(head): ("### 4.3", "### 4.4"), paths.roc_png(splice): ("### 4.3", "### 4.4")}
+    for fig, (start, end) in where.items():                      # each in the section whose numbers it shows
+        assert text.index(start) < text.index(f"]({fig})") < text.index(end), fig
+
+
+def test_a_missing_figure_is_an_error_not_a_broken_link(metrics_dir):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    render(params)                                                # every figure there
+    for fig in sorted(outline_figures(params)):
+        Path(fig).unlink()
+        with pytest.raises(TilelliError, match=re.escape(f"{fig}: figure not found")) as e:
+            render(params)
+        assert "\n" not in str(e.value)
+        Path(fig).write_bytes(PNG)
+    assert render(params)

@@ -88,3 +88,23 @@ def seed_metrics_root(seed: int) -> str:
     """The metrics root of seed `seed` alone: <root>/metrics/{auroc,behaviour}.json computed on that
     seed's models only (stages/auroc.py), so a claim can be judged on one replication (verify)."""
     return f"{SEED_METRICS}/s{seed}"
+
+
+# The figures PAPER_OUTLINE.md embeds (relative links from the repository root, where it lives).
+AB_PNG = f"{AB_PLOTS}/val_bpb.png"                      # ab_report: AB_PLOT drawn, Lite vs vanilla
+RISK_COVERAGE_PNG = f"{AUROC_PLOTS}/risk_coverage.png"  # auroc: abstain_p risk-coverage of every model
+
+
+def roc_png(model: str) -> str:
+    """plots/auroc/<model>/roc.png: the auroc stage's cross-contrast ROC of every signal."""
+    return f"{AUROC_PLOTS}/{model}/roc.png"
+
+
+def heatmap_png(model: str) -> str:
+    """plots/auroc/<model>/heatmap.png: the auroc stage's signal x regime AUROC grid."""
+    return f"{AUROC_PLOTS}/{model}/heatmap.png"
+
+
+# The packed byte shards inside PACKED_DIR (pack writes them; training reads them).
+TRAIN_SHARD = f"{PACKED_DIR}/train.bin"
+VALID_SHARD = f"{PACKED_DIR}/valid.bin"

@@ -313,8 +313,8 @@ def outputs(params: dict) -> set[str]:
     stages): tests/test_layout.py checks dvc.yaml, resolved with these params, declares exactly these."""
     p = paths
     files = {p.PARAMS_CHECK, p.NUMERICS, p.RAW_DIR, p.MANIFEST, p.PACKED_DIR, p.SFT_DIR, p.PROMPTS, p.SURFACE_ROWS,
-             p.SURFACE, p.LR_CHOICE, p.AB_PLOTS, p.AB_REPORT, p.AUROC_TABLES, p.AUROC_PLOTS, p.SEED_METRICS, p.AUROC,
-             p.BEHAVIOUR, p.ROUTER_SHIFT, p.CLAIMS_MD, p.CLAIMS_JSON, p.PAPER}
+             p.SURFACE, p.LR_CHOICE, p.AB_PLOT, p.AB_PNG, p.AB_REPORT, p.AUROC_TABLES, p.AUROC_PLOTS, p.SEED_METRICS,
+             p.AUROC, p.BEHAVIOUR, p.ROUTER_SHIFT, p.CLAIMS_MD, p.CLAIMS_JSON, p.PAPER}
     for run in trained_runs(params):
         files |= {p.model_path(run), p.train_plots(run), p.train_metrics(run)}
     files |= {p.model_path(m) for m in splice_models(params)}

@@ -12,7 +12,8 @@ the plateau, not capacity, decided the result. So the A/B now runs in three DVC 
     ab        arm x ab.seeds at the arm's chosen lr     -> metrics/train/ab/<arm>-s<seed>.json
     ab_report Welch's t-test on the FINAL val bpb of every seed, the sweep, the chosen lrs, the
               plateau evidence and each arm's drop over its last quarter (convergence) ->
-              metrics/ab.json; val bpb vs tokens seen -> plots/ab/val_bpb.csv
+              metrics/ab.json; val bpb vs tokens seen -> plots/ab/val_bpb.csv and its figure
+              plots/ab/val_bpb.png (the one PAPER_OUTLINE.md embeds)
 
 The verdict of claim N2 (claims.yaml, test equivalent_arms in tilelli.eval.claims) reads the
 per-seed finals and `convergence`: an arm still improving by more than the stated epsilon over
@@ -28,9 +29,9 @@ Choice rule: the lowest final val bpb; NaN / inf (a diverged run) never wins; on
 the smaller lr wins (the more conservative step). `at_edge` records an arm whose best lr is the
 smallest or largest of the grid, i.e. possibly under-tuned: widen ab.sweep.lrs then.
 
-This module reads only JSON and CSV, so it imports neither torch nor tilelli.train. The A/B's
-plan (params ab, checked), its run names and the chosen lr, which training (tilelli.train.recipes) needs
-too, live in tilelli.study.
+This module reads only JSON and CSV, so it imports neither torch nor tilelli.train (matplotlib
+only inside curve_figure, to draw). The A/B's plan (params ab, checked), its run names and the
+chosen lr, which training (tilelli.train.recipes) needs too, live in tilelli.study.
 """
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ import statistics
 from pathlib import Path
 
 from tilelli.eval.stats import welch_test
-from tilelli.io import TilelliError, is_number, read_json, write_json, write_text
+from tilelli.io import TilelliError, atomic_path, is_number, read_json, write_json, write_text
 from tilelli.study import ARMS, ABPlan, ab_plan, chosen_lr, final_run, lr_tag, run_metrics, sweep_run
-from tilelli.paths import AB_PLOT, AB_REPORT, LR_CHOICE, train_metrics, train_plots
+from tilelli.paths import AB_PLOT, AB_PNG, AB_REPORT, LR_CHOICE, train_metrics, train_plots
 
 
 def _final_bpb(value) -> float:
@@ -138,6 +139,34 @@ def tokens_csv(curves: dict[str, list[list[tuple[int, float]]]], tokens_per_step
     return "\n".join(lines) + "\n"
 
 
+def curve_figure(path: str, curves: dict[str, list[list[tuple[int, float]]]], tokens_per_step: int,
+                 lrs: dict[str, float]) -> None:
+    """The csv's curves as a PNG for the paper: each seed thin, the arm's mean bold, against tokens seen.
+
+    matplotlib (Agg: offline, as tilelli.eval.auroc_report) is imported here, on first draw, so the
+    lr choice never loads it. No version string in the PNG: identical bytes across runs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for arm, color in zip(ARMS, ("C0", "C1")):
+        runs = curves[arm]
+        tokens = [step * tokens_per_step for step, _ in runs[0]]
+        for c in runs:
+            ax.plot(tokens, [b for _, b in c], color=color, lw=0.6, alpha=0.4)
+        mean = [statistics.fmean(c[k][1] for c in runs) for k in range(len(tokens))]
+        ax.plot(tokens, mean, color=color, lw=2, label=f"{arm} (lr {lrs[arm]:g}, mean of {len(runs)} seeds)")
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel("validation bits/byte")
+    ax.set_title("Lite vs vanilla at equal parameters, each at its chosen lr")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
 def _final_runs(plan: ABPlan, arm: str, lr: float) -> list[dict]:
     runs = [run_metrics(final_run(arm, s), "run `dvc repro ab`") for s in plan.seeds]
     for s, m in zip(plan.seeds, runs):
@@ -149,14 +178,15 @@ def _final_runs(plan: ABPlan, arm: str, lr: float) -> list[dict]:
 
 def ab_report(params: dict) -> dict:
     """Welch's t-test on the final val bpb of every seed, plus sweep, chosen lrs, plateau and
-    convergence -> metrics/ab.json."""
+    convergence -> metrics/ab.json; the curves -> plots/ab/val_bpb.{csv,png}."""
     plan = ab_plan(params)
     lrs = {arm: chosen_lr(params, arm) for arm in ARMS}
     runs = {arm: _final_runs(plan, arm, lrs[arm]) for arm in ARMS}
     bpb = {arm: [_final_bpb(m["val_bpb"]) for m in runs[arm]] for arm in ARMS}
     curves = {arm: [eval_curve(final_run(arm, s)) for s in plan.seeds] for arm in ARMS}
     first = runs["lite"][0]
-    write_text(AB_PLOT, tokens_csv(curves, first["tokens_per_step"]))
+    write_text(AB_PLOT, tokens_csv(curves, first["tokens_per_step"]))   # checks the runs share their steps
+    curve_figure(AB_PNG, curves, first["tokens_per_step"], lrs)
     choice = read_json(LR_CHOICE)      # chosen_lr has read and checked it
     n_params = {arm: runs[arm][0]["params"] for arm in ARMS}
     report = {"seeds": plan.seeds, "lite_bpb": bpb["lite"], "vanilla_bpb": bpb["vanilla"],

@@ -7,18 +7,23 @@ is read from metrics/*.json, params.yaml or claims.yaml at render time. The clai
 one `verify` writes (tilelli.eval.claims): each published claim, its rule from the publication,
 this run's CI, the verdict and the verdict pre-registered for the profile.
 Metric files are read strictly (a missing file is an error: the stage runs after all of them);
-a key a metric file lacks renders as "n/a".
+a key a metric file lacks renders as "n/a". The figures beside the tables are the pipeline's own
+plot files (`figures`), linked, never copied; a missing one is an error too, never a broken link.
 """
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 from tilelli.eval.claims import claims_table, headline, judge_study, load_claims
 from tilelli.eval.regimes import CONTRASTS, CONTROLS, OOD_REGIMES, REPORTED
 from tilelli.eval.auroc_report import auroc_cell, auroc_table, familiarity_section, fmt, md_table
-from tilelli.io import read_json
-from tilelli.study import BASE_CHAIN, base_step, metacog_variants, ranked_variants, study_seeds, weight0_variant
-from tilelli.paths import AB_PLOT, AB_REPORT, AUROC, BEHAVIOUR, MANIFEST, METRICS_DIR, ROUTER_SHIFT, SURFACE, train_metrics
+from tilelli.io import TilelliError, read_json
+from tilelli.study import (BASE_CHAIN, base_step, metacog_variants, ranked_variants, splice_dir, study_seeds,
+                           v4_dir, variant_dir, weight0_variant)
+from tilelli.paths import (AB_PLOT, AB_PNG, AB_REPORT, AUROC, BEHAVIOUR, MANIFEST, METRICS_DIR, PAPER,
+                           RISK_COVERAGE_PNG, ROUTER_SHIFT, SURFACE, heatmap_png, roc_png, train_metrics)
 
 METRICS = {"auroc": AUROC, "behaviour": BEHAVIOUR, "shift": ROUTER_SHIFT,
            "ab": AB_REPORT, "manifest": MANIFEST, "surface": SURFACE}
@@ -146,7 +151,35 @@ def ab_section(ab: dict) -> str:
               f"{ab.get('tokens', 0):,} tokens per run. Half-way vs end (mean over seeds): {plat or 'n/a'}. "
               f"Still improving over the last quarter (bits/byte, mean over seeds; N2 needs <= 0.01 per arm "
               f"to call the race converged): {conv or 'n/a'}. "
-              f"Curves: `{AB_PLOT}` (`dvc plots show`, validation bits/byte against tokens).\n")
+              f"Curves below (data: `{AB_PLOT}`, also in `dvc plots show`).\n")
+
+
+def _figure(path: str, title: str, note: str) -> str:
+    """A markdown image of one plot file, linked relative to the outline, with its caption below."""
+    if not Path(path).is_file():
+        raise TilelliError(f"{path}: figure not found ({PAPER} embeds it; `dvc repro paper` draws it first)")
+    return f"![{title}]({Path(os.path.relpath(path, Path(PAPER).parent)).as_posix()})\n\n*{title}: {note}.*\n"
+
+
+def figures(params: dict) -> dict[str, str]:
+    """{name: markdown} of every figure the outline embeds (dvc.yaml's paper stage depends on them).
+
+    The per-model figures show the first seed's models, one whole replication; the tables beside
+    them pool every seed. v4, the main variant's head on its own base, and that head spliced onto v4."""
+    seed, main = study_seeds(params)[0], params["metacog"]["main"]
+    v4, head, splice = v4_dir(seed), variant_dir(main, seed), splice_dir(main, seed)
+    alone = f"seed {seed} alone; the tables pool every seed"
+    return {k: _figure(*fig) for k, fig in {
+        "risk_coverage": (RISK_COVERAGE_PNG, "abstain_p risk-coverage", "every probed model answers the lowest "
+                          "abstain_p first; risk = answered prompts that expected abstain; AURC in the legend"),
+        "v4_heatmap": (heatmap_png(v4), f"AUROC of {v4}", f"each signal, in-domain vs each regime, with its 95% "
+                       f"bootstrap CI ({alone})"),
+        "v4_roc": (roc_png(v4), f"ROC of {v4}", f"each signal, in-domain vs all OOD ({alone})"),
+        "head_roc": (roc_png(head), f"ROC of {head}", f"the joint head on its own base ({alone})"),
+        "splice_roc": (roc_png(splice), f"ROC of {splice}", f"the same head spliced onto {v4} ({alone})"),
+        "ab": (AB_PNG, "Lite vs vanilla", "validation bits/byte against tokens seen, each arm at its chosen "
+               "learning rate (each seed thin, the mean over seeds bold)"),
+    }.items()}
 
 
 def _ci_halfwidth(auroc: dict) -> str:
@@ -159,6 +192,7 @@ def render(params: dict, claims_path: str = "claims.yaml", header: str = "") -> 
     profile = params["profile"]
     m = {k: read_json(p) for k, p in METRICS.items()}
     auroc, beh, shift, ab, manifest = m["auroc"], m["behaviour"], m["shift"], m["ab"], m["manifest"]
+    fig = figures(params)
     claims = load_claims(claims_path)
     own, of = judge_study(claims, params)   # verify's judgement, "each seed alone" column included
     verdicts = f"**{headline(own, profile, of)}.**"
@@ -211,6 +245,7 @@ router frozen); it is trained and probed but not ranked. Published v5 fine-tuned
 500 steps; the tiny profile trains every variant for {mc['train']['steps']} steps.
 
 {variants_table(params, auroc, shift)}
+{fig['risk_coverage']}
 ## 4. Results
 
 ### 4.1 v4: AUROC of each signal, in-domain vs each regime (mean over the base seeds)
@@ -219,6 +254,8 @@ Positive class = OOD; each signal has a fixed orientation (confidence signals ne
 router_entropy_mean is not shown: it is a monotone transform of router_conf (identical AUROCs).
 
 {v4_table(auroc)}
+{fig['v4_heatmap']}
+{fig['v4_roc']}
 Held-out behaviour of v4 (every base seed, pooled): abstained on {_rate(gates.get('idk_heldout', {}).get('abstained'))} held-out
 unanswerable prompts; refused {_rate(gates.get('false_inability', {}).get('refused'))} answerable
 near-miss prompts.
@@ -245,6 +282,8 @@ One splice per seed: that seed's v4 with the abstain head of `metacog/{mc['main'
 head on its own base over the same 210 prompts.
 
 {splice_table(auroc)}
+{fig['head_roc']}
+{fig['splice_roc']}
 ### 4.4 N4: does the router move without the metacognition loss?
 
 Routing KL to each seed's own v4 on held-out chat text: v8b {fmt(n4.get('kl_v8b'), 4)} nats/token against
@@ -255,6 +294,7 @@ below the router still moves); paired by seed (same seed and start), difference 
 ### 4.5 Lite vs vanilla at equal parameters and equal tuning effort
 
 {ab_section(ab)}
+{fig['ab']}
 ## 5. Claims: this run against the published study
 
 {verdicts} Each claim has one rule taken from the publication (the same for
