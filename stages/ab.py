@@ -6,7 +6,7 @@
 
 lite and vanilla are the two arms (params ab.models). Both see the same data, steps and batches
 (ab.train); each trains at the lr its own sweep chose on validation bits/byte, so neither is
-judged on the plateau of an lr tuned for the other (src/tilelli/train/recipes.py, A/B runs, has the measurements).
+judged on the plateau of an lr tuned for the other (the tuning runs behind the tiny settings: docs/LOG.md).
 """
 import argparse
 

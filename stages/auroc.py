@@ -40,6 +40,7 @@ from tilelli.stage import log, run, param
 def main(params: dict) -> None:
     t0 = time.perf_counter()
     a = param(params, "auroc")
+    param(params, "auroc.ceiling")   # required here: ReportConfig's default is for library callers only
     cfg = ReportConfig.from_params(a)
     groups = study.probe_groups(params)
     models = [m for members in groups.values() for m in members]

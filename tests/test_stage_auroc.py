@@ -13,7 +13,7 @@ VARIANTS = ["v7", "v8b", "v8b_frozen"]  # v8b_frozen: a control, trained and pro
 def _params(bootstrap=200):
     return {"profile": "tiny", "seeds": [0, 1],
             "metacog": {"main": "v7", "variants": VARIANTS, "ranked": ["v7", "v8b"]},
-            "auroc": {"bootstrap": bootstrap, "ci": 0.95, "seed": 0, "min_gain": 0.02,
+            "auroc": {"bootstrap": bootstrap, "ci": 0.95, "seed": 0, "min_gain": 0.02, "ceiling": 0.95,
                       "contrasts": [{"name": "splice_vs_joint", "a": "splice", "b": "v7",
                                      "signal": "abstain_p", "regime": "cross"}]}}
 
@@ -79,3 +79,7 @@ def test_auroc_stage_refuses_missing_or_mismatched_controls(tmp_path):
     bad["metacog"]["weight0_variant"] = "v9"
     r = run_auroc(tmp_path, bad)
     assert r.returncode == 2 and "v9" in r.stderr and "not probe groups" in r.stderr
+    bad = _params()
+    del bad["auroc"]["ceiling"]                  # a study param, never a silent code default
+    r = run_auroc(tmp_path, bad)
+    assert r.returncode == 2 and "missing key 'auroc.ceiling'" in r.stderr

@@ -20,8 +20,7 @@ tests/test_numerics.py and README "Determinism"):
   (MKL_ENABLE_INSTRUCTIONS=AVX2); without it they differ. MKL honours this branch only on Intel
   CPUs; elsewhere it falls back silently to its per-CPU AUTO branch, so bit-identity on AMD is
   unproven (the numerics fingerprint shows it). MKL_CBWR=COMPATIBLE, the branch MKL documents for
-  non-Intel CPUs too, ran training at ~0.35x speed here (README "Determinism"), too slow for the
-  default.
+  non-Intel CPUs too, ran training far slower here (docs/LOG.md), too slow for the default.
 - oneDNN off (torch.backends.mkldnn.enabled = False): its JIT kernels have no reproducibility
   mode across CPUs. In fp32 training the model used it for two ops only: the depthwise causal
   conv (which then runs as a k-tap shift-and-add in model/layers.py) and GELU (ATen's kernel instead).

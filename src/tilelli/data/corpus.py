@@ -34,7 +34,7 @@ place in a sentence picked from 4-6 variants; quiz sections pair questions with 
 answer sentences the chat set uses. About `story_fraction` of the bytes are simple stories
 (TinyStories register), some of them set in real capitals. Fictional places never occur.
 
-Speed: ~4 MB in about a second (pure string templating). Same (max_bytes, seed) -> same bytes.
+Speed: pure string templating, no model and no network. Same (max_bytes, seed) -> same bytes.
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ machines, unlike Python's salted hash), each row scaled to unit L2 norm so lengt
 feature (`surface` has length), class-balanced L2-regularised logistic regression (L2 = 1 on the
 weighted log-loss summed over the training prompts, intercept unpenalised; the `surface`
 convention), fitted by truncated Newton (conjugate gradient on Hessian-vector products, backtracking
-line search) from zero: deterministic, no random start, sparse, ~2 s on 3,600 prompts. The
+line search) from zero: deterministic, no random start, sparse, seconds on CPU. The
 objective is strictly convex, so the fit converges to its unique minimum on any CPU; the scores
 (logits) are rounded to 1e-9 so that the last bits of BLAS reductions cannot change the file.
 """

@@ -41,10 +41,9 @@ The training loop shared by every training stage.
   (Process groups, below). `cfg.compile` (torch.compile) and `cfg.precision` (fp32 | bf16 autocast)
   come from params and mean the same on every device: the paper profile turns both on, and the CPU
   preflight (conf/profile/preflight.yaml) runs that very path on inductor's CPU backend and CPU
-  autocast; the tiny profile leaves both off (fp32 eager, its pinned numerics). Before, both were
-  applied on CUDA only, so the paper path had never run before it met a GPU. bf16 on CPU with the
-  pinned numerics is refused (one line): measured on a 2-core AVX-512 VM, a paper-size step took 17 s
-  pinned (oneDNN off) against 0.6 s native, and the compiled vanilla model's bf16 attention
+  autocast; the tiny profile leaves both off (fp32 eager, its pinned numerics). bf16 on CPU with
+  the pinned numerics is refused (one line): with oneDNN off a bf16 step runs many times slower
+  than native (measurements: docs/LOG.md), and the compiled vanilla model's bf16 attention
   (inductor's SDPA kernel) fails under ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU.
 - Resume: a checkpoint every `ckpt_every` steps in `state_dir` (Resume state, below); on the
   next call with the same fingerprint the run continues and ends with the same weights as an
@@ -396,7 +395,7 @@ def train(model, cfg, batch_fn, loss_fn=lm_loss, eval_fn=None, *, out_dir, state
                            f"grad_accum={cfg.grad_accum} x {dist.world} processes")
     if cfg.precision == "bf16" and device.type == "cpu" and numerics.pinned():
         raise TilelliError(f"params.yaml: {cfg.name}.precision=bf16 on CPU needs deterministic: false (the pinned "
-                           f"numerics run bf16 ~28x slower, and compiled bf16 attention fails on AVX-512 CPUs)")
+                           f"numerics run bf16 many times slower, and compiled bf16 attention fails on AVX-512 CPUs)")
     torch.manual_seed(cfg.seed)
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)

@@ -2,8 +2,6 @@
 
 Base chain
 ----------
-The training stages as functions of params: pretrain, chat SFT, abstain SFT, metacog, A/B.
-
 Stage scripts (stages/*.py) call these; everything here goes through the one loop in
 tilelli.train.loop. Paths follow dvc.yaml: models/<name> (DVC-cached save_pretrained dirs),
 checkpoints/<name> (resume state, git-ignored, outside DVC), plots/train/<name>/{train,eval}.csv
@@ -49,31 +47,13 @@ Run names and the chosen lr live in tilelli.study; the lr choice and the statist
 Reuse: the final run of seed ab.sweep.seed would repeat the sweep run at the chosen lr step
 for step (same model, seed, data and TrainConfig; CPU training is deterministic), so it is a
 copy of that run's model, logs and metrics, made only after checking that the two configs
-agree. With 3 lrs and 3 seeds that is 10 runs instead of 12.
+agree: one training run fewer per arm.
 
-Tiny settings (conf/profile/tiny.yaml `ab`), measured on this 2-core machine with seed 0, warmup
-30, cosine to 0.1 x lr; "escape" = first step whose 10-step mean train loss is below 2.0 nats
-(vanilla's plateau is 2.3-2.5 nats, val 3.4-3.6 bits/byte):
-  batch x seq  steps  vanilla lr: escape step, final val bpb          Lite lr: final val bpb
-  16 x 128      300   3e-3: 237, 2.63 (51 s)
-  16 x 128      600   3e-3: 230, 1.16 (94 s)
-   8 x 128      400   1e-3 / 3e-3 / 1e-2: none, 3.10 / 2.93 / 3.13
-   8 x 128     1000   3e-3: 354, 1.14 (86 s)
-   4 x 128     1000   3e-3: 699, 2.50
-   8 x 64       600   3e-3: 340, 2.19; 1e-2: none, 3.31               3e-3: 0.77
-  16 x 32       600   3e-3: 229, 1.78 (23 s)                          3e-3: 0.94 (36 s)
-  16 x 64       400   1e-3: 279, 2.62   2e-3: 196, 2.13   3e-3: 197, 2.01   1e-3: 1.04   3e-3: 0.815
-                      5e-3: 223, 2.09   1e-2: 378, 2.91 (~28 s each)      1e-2: 0.772  3e-2: 0.865 (~36 s)
-Vanilla leaves its plateau after a number of optimizer steps more than of tokens (batch 16:
-~200-230, batch 8: ~350, batch 4: ~700), and a 64-byte context halves the cost of a step at 128
-without moving the escape; so the tiny A/B runs 16 x 64 for 400 steps (410K tokens per run).
-Its sweep [1e-3, 3e-3, 1e-2] picks 3e-3 for vanilla (interior; 2e-3 and 5e-3 are worse too) and
-1e-2 for Lite (at the grid's edge, but 3e-2 is worse). Seeds 0/1/2, val bpb half-way -> end:
-vanilla 2.91/2.96/3.03 -> 2.01/2.06/2.11, Lite 1.11/1.10/1.15 -> 0.77/0.79/0.78. Both are past
-their plateaus (vanilla's half-way value is already 0.5 bits below its 3.45 at step 100), and
-the 3.7x gap of the untuned A/B (2.66 vs 0.71) shrinks to 2.6x (2.06 vs 0.78); at 1,200 steps of 16 x 128 it is 1.4x (0.563 vs
-0.393), so the tiny A/B measures how fast each arm learns, not where it converges.
-Cost: 10 runs (~36 s Lite, ~28 s vanilla, +3 s start-up each), 2 copies and 2 reports: ~6 min.
+The tiny A/B (conf/profile/tiny.yaml `ab`) runs 16 x 64 windows: vanilla leaves its loss plateau
+after a number of optimizer steps more than of tokens, so its batch must let it escape within the
+run, and a 64-byte context halves a step's cost at 128 without delaying the escape. Both arms are
+then past their plateaus, but not converged: the tiny A/B measures how fast each arm learns, not
+where it converges. The runs behind these choices: docs/LOG.md.
 
 Training batches
 ----------------
@@ -261,11 +241,11 @@ def pretrain(params: dict, seed: int) -> dict:
     extra = {"quantize": mcfg["quantize"]} if "quantize" in mcfg else {}
     model = TilelliLM.from_config(mcfg["name"], **extra)
     cfg = train_config(params, "pretrain", model, run=out, seed=seed)
-    train_shard = open_shard(PACKED / "train.bin")
+    train_shard = open_shard(paths.TRAIN_SHARD)
     return run_training(
         params, cfg, model, out=out,
         batch_fn=lambda c: window_batches(train_shard, c.seq_len, c),
-        eval_batches=lambda c: valid_batches(PACKED / "valid.bin", c.seq_len, c.batch_size, c.eval_batches),
+        eval_batches=lambda c: valid_batches(paths.VALID_SHARD, c.seq_len, c.batch_size, c.eval_batches),
         identity={"model": mcfg, "data": sha256_file(PACKED / "meta.json")},
         metadata={"stage": "pretrain", "model_name": mcfg["name"], "seed": seed})
 
@@ -318,8 +298,8 @@ OOD_FILE = "ood_train.jsonl"
 def select_trainable(model, trainable: str) -> int:
     """Set requires_grad for a recipe's `trainable`; returns the number of trainable weights.
 
-    Frozen parameters get no gradient and optim.param_groups leaves them out of AdamW (no
-    update, no weight decay), so they are saved bit-identical to the initial model.
+    Frozen parameters get no gradient and tilelli.train.loop.param_groups leaves them out of
+    AdamW (no update, no weight decay), so they are saved bit-identical to the initial model.
     """
     router = {id(p) for p in model.router_parameters()}
     if trainable != "all" and not router:
@@ -340,7 +320,7 @@ def _ood_texts() -> list[str]:
 
 def raw_text_examples(recipe: MetacogRecipe, seq_len: int) -> list[dict]:
     """`windows` evenly spaced corpus windows (CE, in-domain) + the OOD texts unframed (no CE)."""
-    shard = open_shard(PACKED / "train.bin")
+    shard = open_shard(paths.TRAIN_SHARD)
     starts = np.linspace(0, len(shard) - seq_len - 2, recipe.windows).astype(np.int64)
     windows = [encode_text(shard[s:s + seq_len + 1], seq_len, lm=True, ood=0.0) for s in starts]
     return windows + [encode_text(t.encode("utf-8"), seq_len, lm=False, ood=1.0) for t in _ood_texts()]
@@ -359,7 +339,7 @@ def chat_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> list[dic
 def metacog_examples(params: dict, recipe: MetacogRecipe, seq_len: int) -> tuple[list[dict], list[str]]:
     """(training examples, the files they come from) for the recipe's data."""
     if recipe.data == "raw_text":
-        return raw_text_examples(recipe, seq_len), [PACKED / "train.bin", SFT / OOD_FILE]
+        return raw_text_examples(recipe, seq_len), [paths.TRAIN_SHARD, SFT / OOD_FILE]
     return chat_examples(params, recipe, seq_len), [*(SFT / f for f in CHAT_FILES), SFT / OOD_FILE]
 
 
@@ -423,11 +403,11 @@ def ab_train(params: dict, arm: str, seed: int, lr: float, run: str) -> dict:
     torch_seed(seed)
     model = TilelliLM.from_config(name)
     cfg = train_config(params, "ab.train", model, run=run, seed=seed, overrides={"lr": lr})
-    shard = open_shard(PACKED / "train.bin")
+    shard = open_shard(paths.TRAIN_SHARD)
     summary = run_training(
         params, cfg, model, out=run,
         batch_fn=lambda c: window_batches(shard, c.seq_len, c),
-        eval_batches=lambda c: valid_batches(PACKED / "valid.bin", c.seq_len, c.batch_size, c.eval_batches),
+        eval_batches=lambda c: valid_batches(paths.VALID_SHARD, c.seq_len, c.batch_size, c.eval_batches),
         identity={"model": name, "data": sha256_file(PACKED / "meta.json")},
         metadata={"arm": arm, "model_name": name, "seed": seed, "lr": lr})
     config = {k: v for k, v in cfg.as_dict().items() if k != "name"}
