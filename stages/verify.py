@@ -15,7 +15,10 @@ and which verdicts moved, and the stage exits 0 so DVC keeps the experiment (a f
 keeps no metrics, and `dvc exp show` would show it with its baseline's). CI runs the committed
 params, where the gate is strict. A MISSING metric fails either way: that is a broken run.
 
-Another CPU: metrics/numerics.json (stages/numerics.py) fingerprints this machine's floats. When it
+Another CPU: verify first measures this machine's floats (tilelli.train.fingerprint.measure: three
+AdamW steps hashed, a few seconds) into metrics/numerics.json. Measured here rather than by a stage of
+its own, so `dvc status` on an up-to-date clone has nothing to re-run: verify runs whenever a metric it
+reads was recomputed, i.e. on the machine whose floats made it. When the fingerprint
 differs from the committed run's (metrics/numerics.json at git HEAD), the models here are not the
 committed ones, so a verdict that already flips between seeds (the "each seed alone" column, from
 metrics/by_seed/) may move without any change: it is logged HARDWARE-SENSITIVE and does not fail.
@@ -35,7 +38,8 @@ from tilelli.eval.claims import (MISSING, claims_json, claims_markdown, fragile_
 from tilelli.io import TilelliError, write_json, write_text
 from tilelli.stage import changed_from_profile, describe_keys, log, run
 from tilelli.provenance import committed_json, provenance, provenance_markdown
-from tilelli.paths import CLAIMS_JSON, CLAIMS_MD
+from tilelli.paths import CLAIMS_JSON, CLAIMS_MD, NUMERICS
+from tilelli.train.fingerprint import measure
 
 CLAIMS = "claims.yaml"
 METRICS_ROOT = "."  # metric refs in claims.yaml are relative to the repository root
@@ -46,6 +50,10 @@ def main(params: dict) -> None:
     if not profile:
         raise TilelliError("params.yaml: missing top-level 'profile' (tiny | paper)")
     results, of = judge_study(load_claims(CLAIMS), params, METRICS_ROOT)
+    here = measure()
+    log(f"[verify] numerics fingerprint {here['fingerprint']} ({here['settings']['mode']}, "
+        f"ATen {here['settings']['cpu_capability']}, {here['settings']['threads']} threads) on {here['cpu']}")
+    write_json(NUMERICS, here)
     judged = of == profile   # a preflight profile (study.PREFLIGHT_OF) is checked against `of`, never judged
     changed = changed_from_profile(params)
     prov = provenance(params_changed=changed)

@@ -30,6 +30,8 @@ def verify(monkeypatch, chdir_tmp, capsys):
         monkeypatch.setattr(v, "provenance", lambda **k: {"numerics": {
             "fingerprint": "here", "committed": "here" if same_floats else "there", "same_floats": same_floats}})
         monkeypatch.setattr(v, "provenance_markdown", lambda p: "")
+        monkeypatch.setattr(v, "measure", lambda: {"fingerprint": "here", "cpu": "a CPU", "settings": {
+            "mode": "pinned", "cpu_capability": "AVX2", "threads": 2}})
         monkeypatch.setattr(v, "committed_json", lambda rel: committed_claims)
         try:
             v.main({"profile": "tiny", "seeds": [0, 1]})

@@ -4,7 +4,8 @@
     fingerprint()        # '3f1c...' (16 hex): equal on two machines = the same floats
 
 Pinning (tilelli/numerics.py) is what makes two CPUs agree; this is how a run shows whether they do
-(stages/numerics.py writes it; verify and CI compare it with the committed run's).
+(`verify` measures it on the machine that judges the claims and writes metrics/numerics.json; verify
+and CI compare it with the committed run's).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import hashlib
 import torch
 
 from tilelli.model import TilelliLM
+from tilelli import numerics
 from tilelli.numerics import configure_torch
 
 
@@ -35,3 +37,10 @@ def fingerprint(steps: int = 3) -> str:
         for _, tensor in sorted(model.state_dict().items()):
             h.update(tensor.detach().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def measure() -> dict:
+    """This machine's floats: {"fingerprint", "settings" (pinned or native, ATen capability, threads),
+    "cpu"} (a few seconds)."""
+    from tilelli.provenance import cpu_name
+    return {"fingerprint": fingerprint(), "settings": numerics.settings(), "cpu": cpu_name()}
