@@ -93,8 +93,9 @@ def main(params: dict) -> None:
     for line in bad:
         log(f"[verify] NOT AS EXPECTED: {line}")
     if bad:
-        log("[verify] a verdict moved: fix the change, or update the claim's expected verdict and reason in "
-            "claims.yaml in the same commit")
+        log("[verify] a verdict moved: fix the change; or, if the run is right and the prediction wrong, revise "
+            "the expectation in claims.yaml in a commit of its own, keeping the prediction beside it "
+            "(original: {verdict, reason}; revised: \"what came out\")")
         sys.exit(1)
 
 

@@ -288,6 +288,11 @@ def test_missing_metric_is_never_acceptable(tmp_path):
     ({"expected": {"tiny": {"verdict": "PASS", "reason": "x"}}}, "needs verdict"),
     ({"expected": {"tiny": {"verdict": "REPRODUCED"}}}, "needs verdict"),
     ({"kind": "maybe"}, "kind must be"),
+    ({"expected": {"tiny": {"verdict": "REPRODUCED", "reason": "x", "revised": "run 2"}}}, "keeps original"),
+    ({"expected": {"tiny": {"verdict": "REPRODUCED", "reason": "x", "original": {"verdict": "INCONCLUSIVE"},
+                            "revised": "run 2"}}}, "keeps original"),
+    ({"expected": {"tiny": {"verdict": "REPRODUCED", "reason": "x",
+                            "original": {"verdict": "INCONCLUSIVE", "reason": "y"}}}}, "keeps original"),
 ])
 def test_load_claims_rejects_bad_entries(tmp_path, bad, msg):
     doc = yaml.safe_load(CLAIMS.read_text())
@@ -487,3 +492,22 @@ def test_load_claims_requires_computed_by(tmp_path):
         path.write_text(yaml.safe_dump(claims))
         with pytest.raises(TilelliError, match=msg):
             load_claims(path)
+
+
+def test_a_revised_expectation_keeps_its_prediction_and_the_record_counts_it():
+    """A revision after a run shows its original prediction in the table, and the lead counts verdicts
+    against what was predicted before any run, not against the revised expectation."""
+    from tilelli.eval.claims import ClaimResult, claims_table, prediction_record
+    kept = ClaimResult("a", "s", "positive", "0.5", {"test": "above", "bound": 0}, "w", [], REPRODUCED,
+                       REPRODUCED, "why")
+    revised = ClaimResult("b", "s", "positive", "0.5", {"test": "above", "bound": 0}, "w", [], INCONCLUSIVE,
+                          INCONCLUSIVE, "now", original=REPRODUCED, revised="run 2: it moved")
+    assert revised.as_expected
+    assert prediction_record([kept, revised]) == ("1 of 2 verdicts as predicted before any run; 1 expectation(s) "
+                                                  "revised after a run, each beside its original prediction: b")
+    assert prediction_record([kept]).endswith("no expectation revised after a run")
+    table = claims_table([kept, revised])
+    assert "*Revised after a run* (run 2: it moved); predicted before it: REPRODUCED" in table
+    assert table.count("Revised after a run") == 1
+    loaded = [c for c in load_claims(CLAIMS) if "original" in c["expected"]["tiny"]]
+    assert loaded and all(c["expected"]["tiny"]["revised"].strip() for c in loaded)

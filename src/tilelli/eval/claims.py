@@ -17,7 +17,12 @@ claims.yaml holds a list under `claims:`; each entry
 The rule is the same for every profile: it comes from the publication, never from a run. What
 differs per profile is only the expected verdict. `verify` exits non-zero when any verdict differs
 from its expectation or any metric is missing, so CI goes red exactly when a change moves a
-claim across a verdict boundary, and the author must change the expectation in the same commit.
+claim across a verdict boundary.
+
+A revision after a run keeps the prediction it replaces: the expectation gains
+`original: {verdict, reason}` (the prediction as first committed, never edited again) and
+`revised: "<commit or run>: what came out"`; results/claims.md shows both, and its lead counts
+how many verdicts are the ones predicted before any run (`prediction_record`).
 
 Verdicts: REPRODUCED, NOT REPRODUCED, INCONCLUSIVE (the evidence straddles the rule's boundary),
 and MISSING (a metric could not be read: never an acceptable verdict). Tests (each on a metric
@@ -124,6 +129,8 @@ class ClaimResult:
     reason: str                       # the pre-registered reason for the expected verdict
     notes: list[str] = field(default_factory=list)
     by_seed: dict = field(default_factory=dict)   # {seed: the verdict on that seed's models alone, None = n/a}
+    original: str | None = None       # the prediction before any run, where the expectation was revised after one
+    revised: str | None = None        # which run revised it, and what came out
 
     @property
     def as_expected(self) -> bool:
@@ -452,6 +459,12 @@ def load_claims(path) -> list[dict]:
             if not isinstance(exp, dict) or exp.get("verdict") not in VERDICTS or not exp.get("reason"):
                 raise TilelliError(f"{path}: claim '{cid}', profile '{prof}': needs verdict "
                                    f"({' | '.join(VERDICTS)}) and a one-line reason")
+            orig = exp.get("original")
+            if ("original" in exp or "revised" in exp) and not (
+                    isinstance(orig, dict) and orig.get("verdict") in VERDICTS and orig.get("reason")
+                    and isinstance(exp.get("revised"), str) and exp["revised"].strip()):
+                raise TilelliError(f"{path}: claim '{cid}', profile '{prof}': a revised expectation keeps "
+                                   f"original: {{verdict, reason}} (the first prediction) and revised: \"what came out\"")
     return claims
 
 
@@ -464,7 +477,8 @@ def verify_claims(claims: list[dict], metrics_root, profile: str) -> list[ClaimR
         exp = c["expected"][profile]
         verdict, evidence = evaluate(c["rule"], _as_list(c["metric"]), store)
         results.append(ClaimResult(c["id"], c["statement"], c["kind"], str(c["published"]), c["rule"],
-                                   str(c["why"]), evidence, verdict, exp["verdict"], str(exp["reason"])))
+                                   str(c["why"]), evidence, verdict, exp["verdict"], str(exp["reason"]),
+                                   original=(exp.get("original") or {}).get("verdict"), revised=exp.get("revised")))
     return results
 
 
@@ -531,9 +545,20 @@ def headline(results: list[ClaimResult], profile: str, judged_as: str | None = N
     return f"{profile}: {', '.join(parts)} of {len(published)} published claims{ctrl}; {tail}"
 
 
+def prediction_record(results: list[ClaimResult]) -> str:
+    """'N of M verdicts as predicted before any run; K expectations revised after one (ids)'."""
+    hit = sum(r.verdict == (r.original or r.expected) for r in results)
+    revised = [r.id for r in results if r.original]
+    return (f"{hit} of {len(results)} verdicts as predicted before any run; "
+            + (f"{len(revised)} expectation(s) revised after a run, each beside its original prediction: "
+               f"{', '.join(revised)}" if revised else "no expectation revised after a run"))
+
+
 def claims_json(results: list[ClaimResult], profile: str) -> dict:
     out = {"profile": profile, "n_claims": len(results), "counts": counts(results),
-           "all_as_expected": all(r.as_expected for r in results), "claims": {}}
+           "all_as_expected": all(r.as_expected for r in results),
+           "as_predicted_before_any_run": sum(r.verdict == (r.original or r.expected) for r in results),
+           "expectations_revised": sum(bool(r.original) for r in results), "claims": {}}
     for r in results:
         entry = {"verdict": r.verdict, "expected": r.expected, "as_expected": r.as_expected,
                  "verdict_code": CODE.get(r.verdict)}
@@ -580,6 +605,12 @@ def rule_text(rule: dict) -> str:
     return "every delta CI above 0 (inconclusive at ceiling)"
 
 
+def _revision(r: ClaimResult) -> str:
+    if not r.original:
+        return ""
+    return f"<br>*Revised after a run* ({r.revised}); predicted before it: {r.word(r.original)}".replace("|", "/")
+
+
 def claims_table(results: list[ClaimResult]) -> str:
     """claim | published | this run (CI) | rule | verdict | expected for this profile | as expected?"""
     lines = ["| claim | published | this run (95% CI) | rule | verdict | each seed alone | expected (reason) | as expected? |",
@@ -592,7 +623,8 @@ def claims_table(results: list[ClaimResult]) -> str:
             verdict += f": {why}"
         name = f"{r.id} ({r.kind})<br>{r.statement}"
         lines.append(f"| {name} | {r.published} | {run} | {rule_text(r.rule)} | {verdict.replace('|', '/')} | "
-                     f"{r.stability()} | {r.word(r.expected)}: {r.reason} | {'yes' if r.as_expected else '**NO**'} |")
+                     f"{r.stability()} | {r.word(r.expected)}: {r.reason}{_revision(r)} | "
+                     f"{'yes' if r.as_expected else '**NO**'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -604,7 +636,8 @@ def claims_markdown(results: list[ClaimResult], profile: str, header: str = "", 
     lead = headline(results, profile, judged_as)
     return (f"# Claim verdicts ({title})\n\n{header}"
             f"**{lead}.**\n\n"
-            f"Written by `stages/verify.py` from `claims.yaml` and `{paths.METRICS_DIR}/*.json`. Each rule comes from "
+            + ("" if judged_as and judged_as != profile else f"Pre-registration: {prediction_record(results)}.\n\n")
+            + f"Written by `stages/verify.py` from `claims.yaml` and `{paths.METRICS_DIR}/*.json`. Each rule comes from "
             "the publication and is the same for every profile; REPRODUCED / NOT REPRODUCED / "
             "INCONCLUSIVE is decided by the 95% CI against the rule's boundary; the expected verdict per "
             "profile is pre-registered in `claims.yaml` with its reason. Controls (kind `control`) go "
