@@ -277,7 +277,7 @@ def test_the_tables_load_no_matplotlib_until_a_figure_is_drawn():
     import sys
 
     code = ("import sys, tilelli.eval.auroc_report as r, tilelli.eval.paper; "
-            "print('matplotlib' in sys.modules); r._pyplot(); print('matplotlib.pyplot' in sys.modules)")
+            "print('matplotlib' in sys.modules); r.pyplot(); print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}).stdout.split()
     assert out == ["False", "True"]

@@ -15,4 +15,26 @@
     ab_report.py    the Lite-vs-vanilla A/B: lr choice and report (no torch)
     claims.py       claims.yaml gates: rules, profiles, PASS/FAIL report
     paper.py        PAPER_OUTLINE.md from metrics/
+
+The two reports that draw (auroc_report, ab_report) share `pyplot` and `save_png` below: matplotlib
+on the Agg backend (offline), imported on first draw only, so the tables and the paper never load
+it; PNGs written atomically without a version string, so a run writes the same bytes again.
 """
+from tilelli.io import atomic_path
+
+_PNG_META = {"Software": None}   # no version string: identical bytes across runs
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_png(fig, path) -> None:
+    """Write `fig` to `path` as a PNG (atomically: temp file + rename) and close it."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", metadata=_PNG_META)
+    pyplot().close(fig)

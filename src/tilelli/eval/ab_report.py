@@ -30,7 +30,7 @@ the smaller lr wins (the more conservative step). `at_edge` records an arm whose
 smallest or largest of the grid, i.e. possibly under-tuned: widen ab.sweep.lrs then.
 
 This module reads only JSON and CSV, so it imports neither torch nor tilelli.train (matplotlib
-only inside curve_figure, to draw). The A/B's plan (params ab, checked), its run names and the
+only when curve_figure draws). The A/B's plan (params ab, checked), its run names and the
 chosen lr, which training (tilelli.train.recipes) needs too, live in tilelli.study.
 """
 from __future__ import annotations
@@ -41,8 +41,9 @@ import math
 import statistics
 from pathlib import Path
 
+from tilelli.eval import pyplot, save_png
 from tilelli.eval.stats import welch_test
-from tilelli.io import TilelliError, atomic_path, is_number, read_json, write_json, write_text
+from tilelli.io import TilelliError, is_number, read_json, write_json, write_text
 from tilelli.study import ARMS, ABPlan, ab_plan, chosen_lr, final_run, lr_tag, run_metrics, sweep_run
 from tilelli.paths import AB_PLOT, AB_PNG, AB_REPORT, LR_CHOICE, train_metrics, train_plots
 
@@ -143,12 +144,8 @@ def curve_figure(path: str, curves: dict[str, list[list[tuple[int, float]]]], to
                  lrs: dict[str, float]) -> None:
     """The csv's curves as a PNG for the paper: each seed thin, the arm's mean bold, against tokens seen.
 
-    matplotlib (Agg: offline, as tilelli.eval.auroc_report) is imported here, on first draw, so the
-    lr choice never loads it. No version string in the PNG: identical bytes across runs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    matplotlib is imported on this first draw (tilelli.eval.pyplot), so the lr choice never loads it."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for arm, color in zip(ARMS, ("C0", "C1")):
         runs = curves[arm]
@@ -162,9 +159,7 @@ def curve_figure(path: str, curves: dict[str, list[list[tuple[int, float]]]], to
     ax.set_title("Lite vs vanilla at equal parameters, each at its chosen lr")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _final_runs(plan: ABPlan, arm: str, lr: float) -> list[dict]:

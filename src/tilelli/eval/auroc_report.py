@@ -86,7 +86,7 @@ import numpy as np
 
 from tilelli.io import TilelliError
 from tilelli.paths import AUROC
-from tilelli.eval import stats
+from tilelli.eval import pyplot, save_png, stats
 from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES, IN_DOMAIN,
                                   N1_REFERENCE, OOD_REGIMES, PROMPT_BASELINES, REPORTED, ROUTER_FAMILY,
                                   SIGNALS, SURFACE, contrast_rows, nan_to_none, oriented)
@@ -737,18 +737,6 @@ def summary_page(metrics: dict, behaviour: dict, models: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Figures and DVC plot data for the AUROC stage (matplotlib Agg: offline PNGs)
 # ---------------------------------------------------------------------------------------------
-def _pyplot():
-    """matplotlib's pyplot on the Agg backend (offline PNGs), imported on first use: the paper
-    stage reads this module's tables and never loads matplotlib."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-_PNG_META = {"Software": None}  # no version string: identical bytes across runs
-
-
 def _write_csv(path: Path, header: list[str], cols: list[np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
@@ -778,7 +766,7 @@ def write_plot_data(out_dir: Path, rows_by_model: dict[str, list[dict]]) -> None
 
 
 def heatmap(path: Path, name: str, metrics: dict) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     grid = np.array([[np.nan if metrics[s][k]["auroc"] is None else metrics[s][k]["auroc"]
                       for k in CONTRASTS] for s in REPORTED])
     fig, ax = plt.subplots(figsize=(11, 6.5), dpi=100)
@@ -793,12 +781,11 @@ def heatmap(path: Path, name: str, metrics: dict) -> None:
     ax.set_title(f"{name}: AUROC in_domain vs regime (95% bootstrap CI); 0.5 = chance")
     fig.colorbar(im, ax=ax, label="AUROC")
     fig.tight_layout()
-    fig.savefig(path, metadata=_PNG_META)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def roc_figure(path: Path, name: str, rows: list[dict], metrics: dict) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
     for s, (fpr, tpr, _) in roc_curves(rows).items():
         ax.step(fpr, tpr, where="post", label=f"{s} ({metrics[s][CROSS]['auroc']:.2f})")
@@ -808,12 +795,11 @@ def roc_figure(path: Path, name: str, rows: list[dict], metrics: dict) -> None:
     ax.set_title(f"{name}: ROC, in_domain vs all OOD")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, metadata=_PNG_META)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def risk_coverage_figure(path: Path, rows_by_model: dict[str, list[dict]]) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for m, rows in rows_by_model.items():
         cov, risk, _, aurc = abstain_risk_coverage(rows)
@@ -824,8 +810,7 @@ def risk_coverage_figure(path: Path, rows_by_model: dict[str, list[dict]]) -> No
     ax.set_title("abstain_p risk-coverage")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, metadata=_PNG_META)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_figures(out_dir: Path, rows_by_model: dict[str, list[dict]], metrics: dict) -> None:

@@ -137,6 +137,11 @@ class ClaimResult:
         return self.verdict == self.expected
 
     @property
+    def as_predicted(self) -> bool:
+        """The verdict is the one predicted before any run (the original prediction where revised)."""
+        return self.verdict == (self.original or self.expected)
+
+    @property
     def seed_agreement(self) -> tuple[int, int]:
         """(seeds whose verdict alone equals the pooled verdict, seeds with a verdict of their own)."""
         return seed_agreement(self.verdict, self.by_seed)
@@ -547,7 +552,7 @@ def headline(results: list[ClaimResult], profile: str, judged_as: str | None = N
 
 def prediction_record(results: list[ClaimResult]) -> str:
     """'N of M verdicts as predicted before any run; K expectations revised after one (ids)'."""
-    hit = sum(r.verdict == (r.original or r.expected) for r in results)
+    hit = sum(r.as_predicted for r in results)
     revised = [r.id for r in results if r.original]
     return (f"{hit} of {len(results)} verdicts as predicted before any run; "
             + (f"{len(revised)} expectation(s) revised after a run, each beside its original prediction: "
@@ -557,7 +562,7 @@ def prediction_record(results: list[ClaimResult]) -> str:
 def claims_json(results: list[ClaimResult], profile: str) -> dict:
     out = {"profile": profile, "n_claims": len(results), "counts": counts(results),
            "all_as_expected": all(r.as_expected for r in results),
-           "as_predicted_before_any_run": sum(r.verdict == (r.original or r.expected) for r in results),
+           "as_predicted_before_any_run": sum(r.as_predicted for r in results),
            "expectations_revised": sum(bool(r.original) for r in results), "claims": {}}
     for r in results:
         entry = {"verdict": r.verdict, "expected": r.expected, "as_expected": r.as_expected,
