@@ -9,18 +9,26 @@ old file on disk):
     data/probe/surface.jsonl   {id, regime, surface, byte_length, nn_char4, ngram_lr}: the prompt-only controls, merged
                                into every model's rows by id (ids must match exactly)
 Writes
-    metrics/auroc.json      {<model>: {<signal>: {<contrast>: {auroc, lo, hi, n_pos, n_neg}},
+    metrics/auroc.json      {<model>: {<signal>: {<contrast>: {auroc, lo, hi, n_pos, n_neg}},   the 7 published contrasts
+                                       abstain_vs_answer: {<signal>: {auroc, lo, hi, n_pos, n_neg}},  beyond the paper
                                        wins, wins_holm, vs_surface, router_family},
                              groups: {<group>: {members, <signal>: {<contrast>: {auroc, lo, hi, n_seeds, per_seed}},
+                                                abstain_vs_answer: {<signal>: {auroc, lo, hi, n_seeds, per_seed}},
                                                 vs_surface: {<signal>: {<contrast>: {delta, lo, hi, p, n_seeds, per_seed}}},
                                                 abstain_flags_in_domain: {rate, lo, hi, hits, n, n_seeds, per_seed, threshold},
                                                 wins, wins_holm, router_family (seed-pooled tests)}},
                              summary: {contrasts: {<name>: {...}}, best_variant: {...},
                                        familiarity: {baseline: {name, cross, regimes, best_per_regime},
-                                                     alpha, controls: {<head>: {delta, lo, hi, p, p_holm, ...}}}}}
+                                                     alpha, controls: {<head>: {delta, lo, hi, p, p_holm, ...}}},
+                                       abstain_vs_answer: {question, references, baselines: {<control>: {auroc, lo, hi, ...}},
+                                                           <head>: {group, signal, auroc: {auroc, lo, hi, ...},
+                                                                    vs: {<control>: {delta, lo, hi, p, n_seeds}}}}}}
+                            <contrast>: the 7 published ("is this prompt in-domain?"); abstain_vs_answer: expected
+                            abstain vs expected answer ("should the model abstain?"), outside Holm and the win counts.
+                            router_family gains wins_vs_byte_length and wins_vs_max_softmax_mean_and_byte_length.
     metrics/by_seed/s<seed>/metrics/{auroc,behaviour}.json   the same, on that seed's models alone
     metrics/behaviour.json  {model: {probe: {...}, abstain_p_aurc: {...}, gates: {set: {abstained, refused}}},
-                             groups: {<group>: {members, the same pooled over seeds (hits and n summed, per_seed)}}}
+                             groups: {<group>: {members, the same pooled over seeds (seed-mean rate, n = prompts, seed-aware CI; per_seed)}}}
     results/auroc/          <model>.md, summary.md, tests.json (every paired comparison)
     plots/auroc/            <model>/{heatmap.png, roc.png, roc/<signal>.csv, risk_coverage.csv}, risk_coverage.png
 Params: auroc.{bootstrap, ci, seed, min_gain, alpha, proven_min_wins, ceiling, flag_threshold, contrasts};
@@ -59,7 +67,8 @@ def main(params: dict) -> None:
         metrics, tests = build_report({m: rows[m] for m in used}, cfg, a.get("contrasts") or [], groups,
                                       study.ranked_variants(params), reference,
                                       heads={g: g for g in dict.fromkeys([main_variant, reference])})
-        beh_groups = {g: {"members": list(ms), **group_behaviour([beh[m] for m in ms], cfg.ci)}
+        beh_groups = {g: {"members": list(ms), **group_behaviour([(rows[m], gates[m]) for m in ms], cfg.ci,
+                                                                 cfg.bootstrap, cfg.seed)}
                       for g, ms in groups.items()}
         return metrics, tests, {**{m: beh[m] for m in used}, "groups": beh_groups}
 

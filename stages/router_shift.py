@@ -35,7 +35,7 @@ def main(params: dict) -> None:
     for v in groups:
         g = result[v]
         log(f"[router_shift] {v}: KL to its base {g['kl_mean']['mean']:.4f} +- {g['kl_mean']['std']:.4f}, "
-            f"chat bpb {g['chat_bpb']['mean']:.3f}, loops {g.get('loop_rate', {}).get('mean')}")
+            f"chat bpb {g['chat_bpb']['mean']:.3f}, loops in the turn {g.get('loop_rate', {}).get('mean')}")
     r = result["n4"]
     f = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731 (p, lo, hi are None below 2 seeds)
     log(f"[router_shift] N4: {n4[0]} KL {r['kl_v8b']:.4f} vs {n4[1]} {r['kl_control']:.4f}: "

@@ -21,6 +21,7 @@ def synthetic_rows(seed=0, n=30, effects=None, router=True, labels=None):
             row["router_entropy_mean"] = None if not router else float(rng.normal())
             row["generation"] = " text"
             row["label"] = (labels or {}).get(regime, "answer")
+            row["collapsed"] = row["label"] == "loop"   # a loop in the turn is a loop in all the bytes
             rows.append(row)
     return rows
 

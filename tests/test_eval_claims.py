@@ -51,14 +51,15 @@ def arms(lite, vanilla, drop):
             "convergence": {a: {"drop_last_quarter": drop} for a in ("lite", "vanilla")}}
 
 
-SEEDS = 2   # v4's metrics pool the base seeds: AUROCs in groups.v4, gate counts over SEEDS copies of each set
+SEEDS = 2   # v4's metrics pool the base seeds: AUROCs and rates in groups.v4 (a rate's n is its prompts, not x SEEDS)
 
 
 def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_deltas, ab, n4, idk, fi, surface,
-               untrained_delta, splice_fpr, familiarity):
+               untrained_delta, splice_fpr, familiarity, abstain_vs_answer=0.1):
     v4 = {s: {"cross": ci(cross[s]), **{r: ci(regime, 0.13) for r in REGIMES}} for s in SIGNALS4}
     v4["max_softmax_mean"]["gibberish"] = ci(gib, 0.07)
-    v4["router_family"] = {"wins_vs_max_softmax_mean": wins, "wins_vs_best_baseline": wins, "proven": proven}
+    v4["router_family"] = {"wins_vs_max_softmax_mean": wins, "wins_vs_best_baseline": wins, "proven": proven,
+                           "wins_vs_max_softmax_mean_and_byte_length": wins}
     groups = {g: {"abstain_p": {"cross": ci(a)}, "vs_surface": {"abstain_p": {"cross": delta(surface, 0.07)}}}
               for g, a in heads.items()}
     groups["splice"]["abstain_flags_in_domain"] = rate(splice_fpr, 30)
@@ -69,10 +70,12 @@ def metric_set(*, cross, regime, gib, wins, proven, heads, splice_delta, best_de
             "contrasts": {"splice_vs_joint": delta(splice_delta, 0.1),
                           "splice_vs_untrained": delta(untrained_delta, 0.03)},
             "familiarity": {"baseline": {"name": "nn_char4"},
-                            "controls": {h: delta(d, 0.07) for h, d in familiarity.items()}}}},
+                            "controls": {h: delta(d, 0.07) for h, d in familiarity.items()}},
+            "abstain_vs_answer": {"v7": {"group": "v7", "signal": "abstain_p", "auroc": ci(0.5 + abstain_vs_answer),
+                                         "vs": {b: delta(abstain_vs_answer, 0.07) for b in ("byte_length", "nn_char4")}}}}},
         "metrics/behaviour.json": {"groups": {"v4": {"gates": {
-            "idk_heldout": {"abstained": {"hits": SEEDS * idk, "n": SEEDS * 10, "rate": idk / 10}},
-            "false_inability": {"refused": rate(fi, 20 * SEEDS)}}}}},
+            "idk_heldout": {"abstained": {**rate(idk / 10, 10), "n_seeds": SEEDS}},
+            "false_inability": {"refused": {**rate(fi, 20), "n_seeds": SEEDS}}}}}},
         "metrics/ab.json": ab,
         "metrics/router_shift.json": {"n4": delta(n4, 0.03)},
     }
@@ -87,12 +90,12 @@ PUBLISHED = metric_set(cross=dict(zip(SIGNALS4, (0.51, 0.54, 0.53, 0.55))), regi
 NULL = metric_set(cross=dict.fromkeys(SIGNALS4, 0.5), regime=0.5, gib=0.5, wins=0, proven=False,
                   heads={"v8b": 0.5, "v7": 0.5, "splice": 0.5}, splice_delta=0.0, best_deltas=0.0,
                   n4=0.0, idk=0, fi=0.0, surface=-0.3, untrained_delta=0.0, splice_fpr=0.0,
-                  familiarity=dict.fromkeys(("v7", "v8b", "best_variant", "v4", "splice"), -0.4),
+                  familiarity=dict.fromkeys(("v7", "v8b", "best_variant", "v4", "splice"), -0.4), abstain_vs_answer=-0.3,
                   ab=arms([0.57, 0.58, 0.56], [0.57, 0.58, 0.56], drop=0.002))
 OPPOSITE = metric_set(cross=dict.fromkeys(SIGNALS4, 0.85), regime=0.9, gib=0.99, wins=7, proven=True,
                       heads={"v8b": 0.99, "v7": 0.99, "splice": 0.99}, splice_delta=0.2, best_deltas=-0.1,
                       n4=-0.05, idk=10, fi=0.95, surface=0.0, untrained_delta=-0.2, splice_fpr=1.0,
-                      familiarity=dict.fromkeys(("v7", "v8b", "best_variant", "v4", "splice"), 0.3),
+                      familiarity=dict.fromkeys(("v7", "v8b", "best_variant", "v4", "splice"), 0.3), abstain_vs_answer=0.3,
                       ab=arms([0.50, 0.51, 0.505], [0.60, 0.61, 0.605], drop=0.002))
 
 
@@ -114,7 +117,8 @@ def test_published_figures_give_every_claim_its_paper_expectation(tmp_path):
     got = verdicts(tmp_path, PUBLISHED)
     want = {c["id"]: c["expected"]["paper"]["verdict"] for c in load_claims(CLAIMS)}
     assert got == want
-    assert all(v == REPRODUCED for c, v in got.items() if not c.startswith("ctrl_"))
+    # A 10-prompt gate judged on its interval cannot establish ">= 9 of 10" (9/10: Wilson [0.60, 0.98]).
+    assert [c for c, v in got.items() if not c.startswith("ctrl_") and v != REPRODUCED] == ["idk_heldout_gate"]
 
 
 def test_every_claim_can_fail(tmp_path):
@@ -182,7 +186,8 @@ def test_null_set_flips_every_positive_auroc_claim(tmp_path):
         rule = c["rule"]
         near_chance = rule["test"] == "near_chance" or (
             rule["test"] == "equivalence" and abs(rule["target"] - 0.5) <= rule["margin"])  # "about 0.54" is chance
-        if c["kind"] in ("positive", "control") and not near_chance and any("auroc.json" in r for r in refs):
+        absence = rule["test"] == "count" and rule["op"] == "==" and rule["n"] == 0   # "no win": null reproduces it
+        if c["kind"] in ("positive", "control") and not (near_chance or absence) and any("auroc.json" in r for r in refs):
             assert null[c["id"]] != REPRODUCED, c["id"]
 
 
@@ -201,6 +206,7 @@ def run_rule(tmp_path, rule, node, ref="metrics/m.json:x"):
 
 
 REFUTE = {"test": "equivalence", "target": 0.35, "margin": 0.25, "refute_target": True}
+NINE_OF_TEN = {"test": "count", "op": ">=", "n": 9, "of": 10}
 ARMS = {"test": "equivalent_arms", "arms": ["lite", "vanilla"], "margin": 0.01, "alpha": 0.05, "min_n": 3,
         "epsilon": 0.01}
 
@@ -218,11 +224,18 @@ ARMS = {"test": "equivalent_arms", "arms": ["lite", "vanilla"], "margin": 0.01, 
     ({"test": "count", "op": ">=", "n": 9}, 9, REPRODUCED),
     ({"test": "count", "op": ">=", "n": 9}, 8, NOT_REPRODUCED),
     ({"test": "count", "op": "==", "n": 0}, True, MISSING),            # a bool is not a count
-    # "9 of 10" as a rate pooled over seeds: 18/20 passes, 17/20 fails (exact, no rounding)
-    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 18, "n": 20, "rate": 0.9}, REPRODUCED),
-    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 17, "n": 20, "rate": 0.85}, NOT_REPRODUCED),
-    ({"test": "count", "op": ">=", "n": 9, "of": 10}, {"hits": 27, "n": 30}, REPRODUCED),
-    ({"test": "count", "op": ">=", "n": 9, "of": 10}, 18, MISSING),     # a bare count has no n
+    # "9 of 10" judged on the seed-mean rate's CI against 0.9: above R, below N, straddling I
+    (NINE_OF_TEN, {"hits": 9.7, "n": 10, "rate": 0.97, "lo": 0.92, "hi": 0.99}, REPRODUCED),
+    (NINE_OF_TEN, {"hits": 9.7, "n": 10, "rate": 0.97, "lo": 0.90, "hi": 0.99}, REPRODUCED),   # lo = 0.9 is >= 0.9
+    (NINE_OF_TEN, rate(0.5, 10), NOT_REPRODUCED),                         # Wilson [0.24, 0.76]
+    (NINE_OF_TEN, rate(0.84, 10), INCONCLUSIVE),                          # 8.4/10 = 0.84 [0.55, 0.96]
+    (NINE_OF_TEN, rate(1.0, 10), INCONCLUSIVE),                           # even 10/10: Wilson lo 0.72
+    ({**NINE_OF_TEN, "op": ">"}, {"hits": 9, "n": 10, "rate": 0.9, "lo": 0.8, "hi": 0.9}, NOT_REPRODUCED),
+    ({**NINE_OF_TEN, "op": "<="}, rate(0.5, 10), REPRODUCED),
+    ({**NINE_OF_TEN, "op": "<="}, {"hits": 9.7, "n": 10, "rate": 0.97, "lo": 0.92, "hi": 0.99}, NOT_REPRODUCED),
+    ({**NINE_OF_TEN, "op": "<"}, rate(0.84, 10), INCONCLUSIVE),
+    (NINE_OF_TEN, 18, MISSING),                                           # a bare count has no interval
+    (NINE_OF_TEN, {"hits": 18, "n": 20, "rate": 0.9}, MISSING),           # a rate without its CI never passes
     ({"test": "equals", "value": False}, False, REPRODUCED),
     ({"test": "equals", "value": False}, True, NOT_REPRODUCED),
     ({"test": "equals", "value": False}, 0, NOT_REPRODUCED),           # 0 is not false
@@ -246,6 +259,25 @@ ARMS = {"test": "equivalent_arms", "arms": ["lite", "vanilla"], "margin": 0.01, 
 ])
 def test_rule_verdicts(tmp_path, rule, node, want):
     assert run_rule(tmp_path, rule, node) == want
+
+
+def test_a_k_of_n_gate_is_three_valued_on_its_interval(tmp_path):
+    """"9 of 10" like every other gate: a CI that straddles 0.9 is INCONCLUSIVE, never judged on
+    its point. The point rule (hits x of >= n x N) said NOT REPRODUCED for 17 of 20 = 0.85, whose CI
+    [0.64, 0.95] holds 0.9; an integer count is still exact (no `of`); "==" has no interval reading."""
+    from tilelli.eval import claims
+
+    straddling = rate(0.85, 20)
+    assert straddling["lo"] < 0.9 < straddling["hi"] and 17 * 10 < 9 * 20      # the point rule: N
+    assert run_rule(tmp_path / "a", NINE_OF_TEN, straddling) == INCONCLUSIVE
+    assert run_rule(tmp_path / "b", NINE_OF_TEN, {**straddling, "lo": 0.91}) == REPRODUCED
+    assert run_rule(tmp_path / "c", NINE_OF_TEN, {**straddling, "hi": 0.89}) == NOT_REPRODUCED
+    write_set(tmp_path / "d", {"metrics/m.json": {"x": {"hits": 8.4, "n": 10, "rate": 0.84, "lo": 0.70, "hi": 0.93}}})
+    (ev,) = evaluate(NINE_OF_TEN, ["metrics/m.json:x"], MetricStore(tmp_path / "d"))[1]
+    assert (ev.text, ev.verdict, ev.why) == ("8.4/10 = 0.84 [0.70, 0.93]", INCONCLUSIVE, "CI straddles 9/10 = 0.9")
+    assert "CI" in claims.rule_text(NINE_OF_TEN)
+    with pytest.raises(TilelliError, match="judged on its CI"):
+        claims._check_rule("x", {**NINE_OF_TEN, "op": "=="})
 
 
 def test_near_chance_checks_each_regime_and_honours_exemptions(tmp_path):
@@ -511,3 +543,22 @@ def test_a_revised_expectation_keeps_its_prediction_and_the_record_counts_it():
     assert table.count("Revised after a run") == 1
     loaded = [c for c in load_claims(CLAIMS) if "original" in c["expected"]["tiny"]]
     assert loaded and all(c["expected"]["tiny"]["revised"].strip() for c in loaded)
+
+
+def test_a_control_mismatch_is_worded_as_a_control():
+    """verify's mismatch line says HOLDS / DOES NOT HOLD for a control, never "NOT REPRODUCED"."""
+    from tilelli.eval.claims import ClaimResult
+    r = ClaimResult("ctrl_x", "s", "control", "p", {"test": "above", "bound": 0}, "w", [], NOT_REPRODUCED,
+                    INCONCLUSIVE, "r")
+    (line,) = mismatches([r])
+    assert line == "ctrl_x: verdict DOES NOT HOLD, expected INCONCLUSIVE"
+
+
+def test_read_with_shows_the_other_claims_verdict_beside_this_one(tmp_path):
+    by_id = {r.id: r for r in verify_claims(load_claims(CLAIMS), write_set(tmp_path, PUBLISHED), "paper")}
+    (note,) = by_id["splice_head_auroc"].notes
+    assert note.startswith("read with ctrl_splice_beats_untrained_head: HOLDS")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CLAIMS.read_text().replace("read_with: ctrl_splice_beats_untrained_head", "read_with: nope"))
+    with pytest.raises(TilelliError, match="read_with must name another claim"):
+        load_claims(bad)

@@ -16,6 +16,7 @@ from tilelli.eval.stats import auroc
 from tilelli.io import TilelliError
 
 FAST = ReportConfig(bootstrap=300)
+P_MIN = 2 / (FAST.bootstrap + 1)   # the smallest seed-pooled p (bootstrap: every replicate on one side of 0)
 
 
 def _groups(n_seeds=3, variants=("v7", "v8b")):
@@ -215,7 +216,7 @@ def test_groups_pool_seeds_and_a_single_model_group_is_the_model():
     assert cell["auroc"] == pytest.approx(np.mean(per_seed)) and cell["lo"] < cell["auroc"] < cell["hi"]
     vs = metrics["groups"]["v7"]["vs_surface"]
     assert set(vs) == set(SIGNALS) and {"delta", "lo", "hi", "p", "n_seeds"} <= set(vs["abstain_p"]["cross"])
-    assert vs["abstain_p"]["cross"]["delta"] > 0.2 and vs["abstain_p"]["cross"]["p"] < 1e-3
+    assert vs["abstain_p"]["cross"]["delta"] > 0.2 and vs["abstain_p"]["cross"]["p"] == P_MIN
     assert vs["max_softmax_mean"]["cross"]["lo"] < 0 < vs["max_softmax_mean"]["cross"]["hi"]
 
 
@@ -232,7 +233,7 @@ def test_group_contrasts_pair_seeds_by_position():
         want = metrics[a]["abstain_p"]["cross"]["auroc"] - metrics[b]["abstain_p"]["cross"]["auroc"]
         assert c["per_seed"][s]["delta"] == pytest.approx(want)
     assert c["delta"] == pytest.approx(np.mean([p["delta"] for p in c["per_seed"]]))
-    assert c["delta"] < -0.2 and c["hi"] < 0 and c["p"] < 1e-3
+    assert c["delta"] < -0.2 and c["hi"] < 0 and c["p"] < 0.05   # 3 seeds: t at 2 df
     assert metrics["summary"]["contrasts"]["v4_vs_joint"]["n_seeds"] == 3
     one = metrics["summary"]["contrasts"]["seed0"]
     assert one["n_seeds"] == 1 and one["delta"] == pytest.approx(c["per_seed"][0]["delta"])
@@ -259,21 +260,21 @@ def test_best_variant_ranks_pooled_seeds_and_flags_the_ceiling():
     want = (metrics["groups"]["v8b"]["abstain_p"]["cross"]["auroc"] - metrics["groups"]["v7"]["abstain_p"]["cross"]["auroc"])
     assert bv["vs_v8b"]["v7"]["delta"] == pytest.approx(want)
 
-    effects["v7"] = {"abstain_p": {r: 1.0 for r in OOD_REGIMES}}  # one ranked variant off the ceiling
+    effects["v7"] = {"abstain_p": {r: 0.0 for r in OOD_REGIMES}}  # one ranked variant off the ceiling (at chance)
     effects["v8b"] = {"abstain_p": {r: 2.5 for r in OOD_REGIMES}}
     metrics, _ = build_report(_study_rows(groups, effects, n=20), FAST, groups=groups, ranked=ranked, reference="v8b")
     bv = metrics["summary"]["best_variant"]
     assert bv["ceiling"] is False and bv["best"] == "v5"
     assert bv["best_auroc"]["auroc"] == metrics["groups"]["v5"]["abstain_p"]["cross"]["auroc"]
     v7 = bv["vs_v8b"]["v7"]
-    assert v7["delta"] > 0.1 and v7["lo"] > 0 and v7["p"] < 1e-3 and v7["n_seeds"] == 3
+    assert v7["delta"] > 0.1 and v7["lo"] > 0 and v7["p"] < 0.05 and v7["n_seeds"] == 3
     with pytest.raises(TilelliError, match="not probe groups"):
         build_report(_study_rows(groups, effects, n=20), FAST, groups=groups, ranked=ranked, reference="v9")
 
 
 def test_behaviour_rates():
     rows = synthetic_rows(0, n=10, labels={"gibberish": "refusal", "ood_style": "loop", "in_domain": "refusal"})
-    gates = [{"set": "idk_heldout", "label": "refusal", "abstained": i < 9} for i in range(10)]
+    gates = [{"set": "idk_heldout", "label": "refusal", "abstained": i < 9, "collapsed": False} for i in range(10)]
     b = behaviour(rows, gates)
     assert b["probe"]["idk_on_abstain"]["hits"] == 10 and b["probe"]["idk_on_abstain"]["n"] == 20
     assert b["probe"]["refusal_on_answerable"]["rate"] == pytest.approx(10 / 50)
@@ -281,6 +282,39 @@ def test_behaviour_rates():
     assert b["gates"]["idk_heldout"]["abstained"]["hits"] == 9
     assert b["gates"]["idk_heldout"]["refused"]["rate"] == 1.0
     assert b["abstain_p_aurc"]["random"] == pytest.approx(20 / 70) and not math.isnan(b["abstain_p_aurc"]["aurc"])
+
+
+def test_group_behaviour_pools_each_leaf_over_seeds_item_by_item():
+    """Every leaf is stats.pooled_rate of the seeds' behaviour_flags [n_seeds, n_items], items aligned
+    by id (any row order): n = the items, not items x seeds; hits = the mean count over seeds;
+    per_seed = each seed's rate. `collapse` counts `collapsed` (bytes after the turn too), not the
+    loop label. One seed: the model's own Wilson rates. Seeds probed on other prompts: an error."""
+    from tilelli.eval.auroc_report import behaviour_flags, group_behaviour
+
+    members = []
+    for s in range(3):
+        rows = synthetic_rows(s, n=10, labels={"gibberish": "refusal"})
+        for r in rows:
+            r["collapsed"] = s == 0 and r["regime"] == "long_input"   # rambles after an answered turn
+        gates = [{"set": "idk_heldout", "id": j, "label": "refusal", "abstained": j < 9 - s, "collapsed": False}
+                 for j in range(10)]
+        members.append((rows[::-1] if s == 1 else rows, gates[::-1] if s == 2 else gates))
+    flags = behaviour_flags(*members[0])
+    assert sum(flags["probe"]["collapse"]) == 10 and sum(flags["probe"]["loop"]) == 0
+    g = group_behaviour(members, 0.95, 400, 0)
+    idk = g["gates"]["idk_heldout"]["abstained"]
+    assert (idk["hits"], idk["n"], idk["n_seeds"], idk["per_seed"]) == (8.0, 10, 3, [0.9, 0.8, 0.7])
+    assert idk == stats.pooled_rate([[int(j < 9 - s) for j in range(10)] for s in range(3)], 0.95, 400, 0)
+    assert idk["lo"] < stats.wilson_ci(8, 10)[0]           # wider than one model's 8/10: seeds differ
+    assert g["probe"]["collapse"]["per_seed"] == pytest.approx([10 / 70, 0, 0])
+    assert g["probe"]["idk_on_abstain"]["n"] == 20 and g["probe"]["idk_on_abstain"]["rate"] == 0.5
+    assert g["abstain_p_aurc"]["per_seed"] == [behaviour(*m)["abstain_p_aurc"]["aurc"] for m in members]
+    one, alone = group_behaviour(members[:1])["gates"]["idk_heldout"]["abstained"], behaviour(*members[0])
+    assert (one["rate"], one["lo"], one["hi"], one["n_seeds"]) == pytest.approx(
+        (*(alone["gates"]["idk_heldout"]["abstained"][k] for k in ("rate", "lo", "hi")), 1))
+    other = [dict(r, id=f"x{r['id']}") for r in members[1][0]]
+    with pytest.raises(TilelliError, match="ids differ"):
+        group_behaviour([members[0], (other, members[1][1])])
 
 
 def test_aurc_metric_and_figure_share_one_definition(tmp_path):
@@ -347,22 +381,25 @@ def test_a_one_member_group_has_the_models_router_family():
 
 def test_v4_group_pools_its_base_seeds():
     """groups.v4 has one member per base seed; its router family comes from seed-pooled tests,
-    so a router effect on one base only is diluted, never read off seed 0 alone."""
+    so a router effect on one base only is diluted, never read off seed 0 alone. Five bases, and
+    2,000 resamples: the seed-pooled p is a bootstrap p (>= 2 / (B + 1)), which must survive Holm
+    over 28 comparisons."""
+    cfg = ReportConfig(bootstrap=2000)
     effect = {"router_entropy_var": {"long_input": 3.0}}
-    groups = {"v4": ["base/v4-s0", "base/v4-s1"]}
+    groups = {"v4": [f"base/v4-s{i}" for i in range(5)]}
     controls = synthetic_controls(n=30)
     both = {m: merge_controls(synthetic_rows(i, n=30, effects=effect), controls, m)
             for i, m in enumerate(groups["v4"])}
-    metrics, _ = build_report(both, FAST, groups=groups)
+    metrics, _ = build_report(both, cfg, groups=groups)
     v4 = metrics["groups"]["v4"]
-    assert v4["members"] == groups["v4"] and v4["router_conf"]["cross"]["n_seeds"] == 2
+    assert v4["members"] == groups["v4"] and v4["router_conf"]["cross"]["n_seeds"] == 5
     assert "long_input" in v4["router_family"]["regimes_won_vs_max_softmax_mean"]
     assert v4["wins_holm"]["max_softmax_mean"]["router_entropy_var"] >= 1
-    # base s1 reverses the effect: seed 0 alone wins long_input, the two bases pooled do not
+    # base s1 reverses the effect and s2-s4 have none: seed 0 alone wins long_input, the bases pooled do not
     opposite = {"router_entropy_var": {"long_input": -3.0}}
-    split = dict(both, **{"base/v4-s1": merge_controls(synthetic_rows(1, n=30, effects=opposite), controls,
-                                                       "base/v4-s1")})
-    m1, _ = build_report(split, FAST, groups=groups)
+    split = dict(both, **{m: merge_controls(synthetic_rows(i, n=30, effects=opposite if i == 1 else None), controls, m)
+                          for i, m in enumerate(groups["v4"]) if i})
+    m1, _ = build_report(split, cfg, groups=groups)
     assert "long_input" in m1["base/v4-s0"]["router_family"]["regimes_won_vs_max_softmax_mean"]
     assert "long_input" not in m1["groups"]["v4"]["router_family"]["regimes_won_vs_max_softmax_mean"]
     pooled = m1["groups"]["v4"]["router_entropy_var"]["long_input"]

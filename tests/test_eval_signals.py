@@ -113,6 +113,7 @@ def test_probe_model_rows_labels_truncation_and_order():
     gate_rows, _ = probe_model(lm, [{"set": "idk_heldout", "id": 0, "prompt": "hi"}], gen_bytes=8,
                                with_signals=False)
     assert gate_rows[0]["set"] == "idk_heldout" and "abstain_p" not in gate_rows[0]
+    assert all(isinstance(r["collapsed"], bool) for r in rows + gate_rows)   # probe and gate rows alike
     assert chat_prompt("USER: x\nTILELLI:") == "USER: x\nTILELLI:"
 
 

@@ -24,7 +24,8 @@ def write_probe_files(root: Path, models: list[str], n=30) -> None:
     for i, m in enumerate(models):
         write_jsonl(root / "data" / "probe" / f"{m}.jsonl", synthetic_rows(i, n=n, effects=None if m.startswith("base/") else head))
         write_jsonl(root / "data" / "probe" / f"{m}.gates.jsonl",       # base seed s abstains on 9 - s of 10
-                    [{"set": "idk_heldout", "id": j, "label": "refusal", "abstained": j < 9 - i} for j in range(10)])
+                    [{"set": "idk_heldout", "id": j, "label": "refusal", "abstained": j < 9 - i,
+                      "collapsed": False} for j in range(10)])
     write_jsonl(root / "data" / "probe" / "surface.jsonl",
                 synthetic_controls(n=n, effects={"byte_length": {"long_input": 5.0}}))
 
@@ -60,8 +61,9 @@ def test_auroc_stage_reads_the_study_groups_and_the_controls(tmp_path):
     assert (tmp_path / "plots" / "auroc" / "splice" / "v7-s1" / "heatmap.png").stat().st_size > 1000
     beh = json.loads((tmp_path / "metrics" / "behaviour.json").read_text())
     assert beh["base/v4-s1"]["gates"]["idk_heldout"]["abstained"]["hits"] == 8
-    pooled = beh["groups"]["v4"]["gates"]["idk_heldout"]["abstained"]     # 9 + 8 of 2 x 10
-    assert (pooled["hits"], pooled["n"], pooled["per_seed"]) == (17, 20, [9, 8])
+    pooled = beh["groups"]["v4"]["gates"]["idk_heldout"]["abstained"]     # 9 and 8 of the same 10 prompts
+    assert (pooled["hits"], pooled["n"], pooled["n_seeds"], pooled["per_seed"]) == (8.5, 10, 2, [0.9, 0.8])
+    assert pooled["lo"] <= 0.85 <= pooled["hi"] and "collapse" in beh["groups"]["v4"]["probe"]
     assert beh["groups"]["v4"]["members"] == ["base/v4-s0", "base/v4-s1"]
 
 

@@ -9,25 +9,44 @@ For each model (its probe rows, with the prompt-only controls merged in by id) a
 contrasts (in_domain vs each OOD regime, and "cross" = in_domain vs all 6 pooled):
 - every reported signal (the 7 model signals and the 2 controls): AUROC of its oriented score +
   stratified bootstrap percentile CI;
-- paired comparisons against three references, each with the paired bootstrap CI of the AUROC
-  difference and the paired DeLong p-value, Holm-adjusted per model and reference:
+- paired comparisons against four references, each with the paired bootstrap CI of the AUROC
+  difference and the paired DeLong p-value, Holm-adjusted per model and reference (each reference
+  is a Holm family of its own: adding one changes no other family's p_holm):
     "best_baseline":    the baseline (max_softmax_last, max_softmax_mean, abstain_p) with the
                         highest AUROC in THIS contrast (pre-registered); the 4 candidates x 7
                         contrasts = 28 tests;
     "max_softmax_mean": the fixed reference of the published N1 claim; the same 28 tests;
     "surface":          the prompt-only control: every baseline and candidate, 7 x 7 = 49 tests
                         (a signal that does not beat it reads no more than the prompt's surface).
+    "byte_length":      the prompt's length (beyond the paper): the 4 candidates x 7 contrasts,
+                        so that an N1 "win" can be required to beat prompt length too.
 - win rule (pre-registered): delta >= min_gain (0.02) AND the CI of delta excludes 0 (lo > 0);
   `win_holm` additionally requires the Holm-adjusted DeLong p < alpha.
 - router family (router_conf, router_entropy_var) wins a contrast iff some member has `win_holm`
   (the raw rule over 2 members x 7 contrasts would find chance wins); "proven" iff it wins
   >= proven_min_wins (4) of the 7 contrasts including at least one of gibberish,
-  factual_misleading, neo_false_inability.
+  factual_misleading, neo_false_inability. `wins_vs_max_softmax_mean` is the published N1 count;
+  `wins_vs_max_softmax_mean_and_byte_length` (beyond the paper) counts the contrasts where ONE
+  member wins after Holm against max_softmax_mean AND against byte_length.
+
+Two questions. The 7 contrasts answer the published one, "is this prompt in-domain?"; but half
+of the pooled OOD prompts (ood_style, long_input, neo_false_inability) should be answered, and
+prompt length alone separates some regimes. `abstain_vs_answer` (regimes.ABSTAIN, beyond the
+paper) answers "should the model abstain on this prompt?": expected abstain (positive) against
+expected answer, all prompts, which is what the heads are trained to flag. It is scored for every
+reported signal as a table of its own (<model>.abstain_vs_answer.<signal>,
+groups.<group>.abstain_vs_answer.<signal>), never inside a signal's table of the 7 contrasts and
+never in a Holm family or a win count. summary.abstain_vs_answer holds each head fixed in advance
+(abstain_heads: the main and weight-0 variants, the best variant, the splice and v4's abstain_p,
+v4's router_conf, router_entropy_var and max_softmax_mean) against every prompt-only control,
+read against the fixed references byte_length and nn_char4 (no maximum over the controls).
 
 Groups (v4's seeds = one base chain each, the splice's seeds, a variant's seeds): the AUROC is the
-mean over seeds with a two-level bootstrap CI (stats.pooled), every signal is compared with
-`surface`, and the whole per-model analysis (paired tests against the three references, Holm, the
-win counts and the router family) is repeated on the seed-pooled draws (stats.pool), so a group's
+mean over seeds with the small-sample-corrected cluster bootstrap CI (stats.pooled: seed training
+variance at n - 1 df + prompt sampling), every signal is compared with
+`surface`, and the whole per-model analysis (paired tests against the four references, Holm, the
+win counts and the router family) is repeated on the seed-pooled draws (stats.pool; there each
+paired p inverts the same corrected interval instead of DeLong, which would hold the seeds fixed), so a group's
 `wins`, `wins_holm` and `router_family` are those of the seeds pooled, never of seed 0 alone. Paired
 contrasts between groups pair the seeds by position and the prompts by id (params auroc.contrasts;
 e.g. splice_vs_joint, and splice_vs_untrained: the splice against v4's own never-trained head,
@@ -44,9 +63,11 @@ PROMPT_BASELINES: surface, nn_char4, ngram_lr) is the one with the highest poole
 the probe; choosing the maximum on the same prompts favours the baseline, i.e. it is conservative
 for the heads, which is what a control wants. Each head (the main variant, the weight-0 variant,
 the best variant, v4's best signal, the splice; abstain_p except for v4) is compared with it on
-the same prompts: seed-pooled paired difference, paired DeLong p, Holm across the distinct
-comparisons. v4's signal is chosen as its best on the probe, which favours v4 (a DOES NOT HOLD is
-then a fortiori). The decision CI follows Holm's step-down: ordered by DeLong p, the j-th (from
+the same prompts: seed-pooled paired difference, its p (the inversion of the same corrected
+interval: p <= alpha exactly when the CI at 1 - alpha excludes 0), Holm across the distinct
+comparisons. v4's signal is chosen as its best on the probe, which favours v4, while the baseline
+is chosen as the strongest, which favours the baseline: neither verdict is a fortiori. The decision
+CI follows Holm's step-down: ordered by p, the j-th (from
 0) gets the paired bootstrap CI at level 1 - alpha / (m - j) until the first CI that includes 0;
 that one and every later one get that step's level. A CI excluding 0 is then a rejection of a
 procedure that controls the familywise error at alpha (the first true null in any order is tested
@@ -87,14 +108,20 @@ import numpy as np
 from tilelli.io import TilelliError
 from tilelli.paths import AUROC
 from tilelli.eval import pyplot, save_png, stats
-from tilelli.eval.regimes import (BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES, IN_DOMAIN,
-                                  N1_REFERENCE, OOD_REGIMES, PROMPT_BASELINES, REPORTED, ROUTER_FAMILY,
-                                  SIGNALS, SURFACE, contrast_rows, nan_to_none, oriented)
+from tilelli.eval.regimes import (ABSTAIN, BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES,
+                                  IN_DOMAIN, N1_REFERENCE, OOD_REGIMES, PROMPT_BASELINES, REPORTED,
+                                  ROUTER_FAMILY, SIGNALS, SURFACE, contrast_rows, nan_to_none, oriented)
 
 
 # ---- Report --------------------------------------------------------------------------------------
 RESERVED = ("summary", "groups")
-REFERENCES = ("best_baseline", N1_REFERENCE, SURFACE)
+LENGTH = "byte_length"  # the prompt-length control: a reference of its own (N1 must beat it too)
+REFERENCES = ("best_baseline", N1_REFERENCE, SURFACE, LENGTH)
+# The fixed references of summary.abstain_vs_answer's reading (chosen before any data, no maximum):
+# prompt length and the distance to the training prompts. Every control is reported beside them.
+ABSTAIN_REFERENCES = (LENGTH, "nn_char4")
+ABSTAIN_QUESTION = "should the model abstain on this prompt? (expected abstain vs expected answer, beyond the paper)"
+CROSS_QUESTION = "is this prompt in-domain? (in_domain vs the 6 other regimes pooled, as published)"
 
 
 @dataclass(frozen=True)
@@ -167,12 +194,15 @@ def _align(rows_by_model: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 def score(rows: list[dict], cfg: ReportConfig) -> dict[str, dict[str, stats.Draws]]:
-    """{contrast: {signal: Draws}} for every reported signal: the one place AUROCs are computed."""
+    """{contrast: {signal: Draws}} for every reported signal: the one place AUROCs are computed.
+
+    The 7 CONTRASTS and ABSTAIN ("abstain_vs_answer": expected abstain vs expected answer)."""
     out = {}
-    for contrast in CONTRASTS:
+    for contrast in CONTRASTS + (ABSTAIN,):
         keep, y = contrast_rows(rows, contrast)
         if y.sum() == 0 or (1 - y).sum() == 0:
-            raise TilelliError(f"contrast '{contrast}' needs in_domain and OOD rows in the probe file")
+            need = "expected abstain and answer" if contrast == ABSTAIN else "in_domain and OOD"
+            raise TilelliError(f"contrast '{contrast}' needs {need} rows in the probe file")
         out[contrast] = {s: stats.draws(y, oriented(keep, s), cfg.bootstrap, cfg.seed) for s in REPORTED}
     return out
 
@@ -208,6 +238,7 @@ def model_report(scored: dict[str, dict[str, stats.Draws]], cfg: ReportConfig = 
     """(metrics, tests) for one model's scored rows (see `score`).
 
     metrics = {signal: {contrast: {auroc, lo, hi, n_pos, n_neg}},  for every signal in REPORTED
+               abstain_vs_answer: {signal: {auroc, lo, hi, n_pos, n_neg}},  (if scored; no tests)
                wins: {ref: {signal: n}}, wins_holm: {ref: {signal: n}},
                vs_surface: {signal: {contrast: {delta, lo, hi, p, p_holm, win, win_holm}}},
                router_family: {...}}
@@ -216,9 +247,15 @@ def model_report(scored: dict[str, dict[str, stats.Draws]], cfg: ReportConfig = 
     metrics: dict = {s: {} for s in REPORTED}
     tests: dict = {ref: {c: {} for c in compared(ref)} for ref in REFERENCES}
     for contrast, by_signal in scored.items():
+        cells = {}
         for s, d in by_signal.items():
-            lo, hi = stats.percentile_ci(d.boot, cfg.ci)
-            metrics[s][contrast] = {"auroc": d.auroc, "lo": lo, "hi": hi, "n_pos": d.n_pos, "n_neg": d.n_neg}
+            lo, hi = stats.interval(d, cfg.ci)
+            cells[s] = {"auroc": d.auroc, "lo": lo, "hi": hi, "n_pos": d.n_pos, "n_neg": d.n_neg}
+        if contrast not in CONTRASTS:  # abstain_vs_answer: its own table, outside the tests, Holm and wins
+            metrics[contrast] = cells
+            continue
+        for s, cell in cells.items():
+            metrics[s][contrast] = cell
         best = _best_baseline({b: by_signal[b].auroc for b in BASELINES})
         for ref in REFERENCES:
             ref_signal = best if ref == "best_baseline" else ref
@@ -245,6 +282,13 @@ def _router_family(tests: dict, cfg: ReportConfig) -> dict:
         out[f"regimes_won_vs_{ref}"] = won
         out[f"proven_vs_{ref}"] = bool(len(won) >= cfg.proven_min_wins and set(won) & set(HARD_REGIMES))
     out["proven"] = out["proven_vs_best_baseline"]
+    # N1 held to prompt length too (beyond the paper; wins_vs_max_softmax_mean stays the published
+    # count): a contrast counts when ONE member wins it after Holm against max_softmax_mean AND
+    # against byte_length, each test in its own reference's Holm family (both must reject).
+    both = [k for k in CONTRASTS if any(tests[N1_REFERENCE][c][k]["win_holm"] and tests[LENGTH][c][k]["win_holm"]
+                                        for c in ROUTER_FAMILY)]
+    out["wins_vs_max_softmax_mean_and_byte_length"] = len(both)
+    out["regimes_won_vs_max_softmax_mean_and_byte_length"] = both
     return out
 
 
@@ -270,11 +314,16 @@ def paired_cell(a: list[stats.Draws], b: list[stats.Draws], cfg: ReportConfig, p
 
 
 def group_report(members: list[dict[str, dict[str, stats.Draws]]], cfg: ReportConfig) -> dict:
-    """{signal: {contrast: pooled cell}, vs_surface: {signal: {contrast: paired cell}}} over the seeds.
+    """{signal: {contrast: pooled cell}, abstain_vs_answer: {signal: pooled cell},
+    vs_surface: {signal: {contrast: paired cell}}} over the seeds.
 
     The vs_surface cells carry no per_seed list: each seed's comparison is <model>.vs_surface.
+    abstain_vs_answer (expected abstain vs expected answer, beyond the paper) is a table of its own,
+    so a signal's table keeps exactly the 7 published contrasts (claims read every key of it).
     """
     out: dict = {s: {k: _pooled_cell([m[k][s] for m in members], cfg) for k in CONTRASTS} for s in REPORTED}
+    if all(ABSTAIN in m for m in members):  # its own table: a signal's table stays the 7 published contrasts
+        out[ABSTAIN] = {s: _pooled_cell([m[ABSTAIN][s] for m in members], cfg) for s in REPORTED}
     out["vs_surface"] = {s: {k: paired_cell([m[k][s] for m in members], [m[k][SURFACE] for m in members], cfg,
                                             per_seed=False) for k in CONTRASTS} for s in SIGNALS}
     return out
@@ -297,7 +346,7 @@ def in_domain_flag_rate(members: list[list[dict]], cfg: ReportConfig) -> dict | 
 
 def pooled_tests(members: list[dict[str, dict[str, stats.Draws]]], cfg: ReportConfig) -> dict:
     """{wins, wins_holm, router_family} of model_report run on the seed-pooled draws (stats.pool):
-    each paired test is the two-level bootstrap / seed-averaged DeLong of `pooled`, Holm per reference."""
+    each paired test is `pooled`'s corrected cluster bootstrap, its p the inversion of that interval, Holm per reference."""
     scored = {k: {s: stats.pool([m[k][s] for m in members], cfg.seed) for s in REPORTED} for k in CONTRASTS}
     metrics, _ = model_report(scored, cfg)
     return {key: metrics[key] for key in ("wins", "wins_holm", "router_family")}
@@ -358,7 +407,7 @@ def best_variant(group_metrics: dict, scored: dict, groups: dict[str, list[str]]
 # Familiarity controls: every head against the strongest prompt-only baseline
 # ---------------------------------------------------------------------------------------------
 def _cell(d: stats.Draws, cfg: ReportConfig) -> dict:
-    lo, hi = stats.percentile_ci(d.boot, cfg.ci)
+    lo, hi = stats.interval(d, cfg.ci)
     return {"auroc": d.auroc, "lo": lo, "hi": hi}
 
 
@@ -432,6 +481,60 @@ def familiarity_controls(heads: dict[str, tuple[str, str]], scored: dict, groups
 
 
 # ---------------------------------------------------------------------------------------------
+# Should the model abstain? Every head on expected abstain vs expected answer (beyond the paper)
+# ---------------------------------------------------------------------------------------------
+V4_ABSTAIN_SIGNALS = ("router_conf", "router_entropy_var", "max_softmax_mean")
+
+
+def abstain_heads(heads: dict[str, str], groups: dict[str, list[str]], best: str | None) -> dict[str, tuple[str, str]]:
+    """{label: (group, signal)}, fixed in advance (nothing chosen on the probe but the best ranked
+    variant, chosen on the published cross contrast): abstain_p of the given heads ({label: group}:
+    the main and the weight-0 variant), of the best ranked variant ("best_variant"), of the splice
+    and of v4 ("splice", "v4": v4's head is never trained), and v4's router_conf, router_entropy_var
+    and max_softmax_mean ("v4_<signal>")."""
+    out = {label: (g, "abstain_p") for label, g in heads.items() if g in groups}
+    if best:
+        out["best_variant"] = (best, "abstain_p")
+    for g in ("splice", "v4"):
+        if g in groups:
+            out[g] = (g, "abstain_p")
+    if "v4" in groups:
+        out.update({f"v4_{s}": ("v4", s) for s in V4_ABSTAIN_SIGNALS})
+    return out
+
+
+def abstain_vs_answer(heads: dict[str, tuple[str, str]], scored: dict, groups: dict[str, list[str]],
+                      cfg: ReportConfig) -> dict:
+    """summary.abstain_vs_answer: "should the model abstain on this prompt?" (module doc).
+
+    {question, references: [byte_length, nn_char4],
+     baselines: {control: {auroc, lo, hi, n_seeds, per_seed}},
+     <label>: {group, signal, auroc: {auroc, lo, hi, n_seeds, per_seed},
+               vs: {control: {delta, lo, hi, p, n_seeds}}}}     one entry per head (abstain_heads)
+
+    Every cell is on ABSTAIN (expected abstain = positive, expected answer = negative, all 210
+    prompts). auroc: the head's seed-pooled AUROC; vs: head minus each prompt-only control, seeds
+    paired by position (each seed's control draws are the same prompts'), p that of paired_cell,
+    unadjusted. The reading uses the fixed ABSTAIN_REFERENCES (byte_length and nn_char4), never the
+    maximum over the controls; every control is reported beside them.
+    """
+    order = tuple(dict.fromkeys(ABSTAIN_REFERENCES + CONTROLS))
+    first = next(iter(scored.values()))  # prompt-only: any model's draws
+    out = {"question": ABSTAIN_QUESTION, "references": list(ABSTAIN_REFERENCES),
+           "baselines": {b: _pooled_cell([first[ABSTAIN][b]], cfg) for b in order}}
+    clash = [label for label in heads if label in out]
+    if clash:
+        raise TilelliError(f"abstain_vs_answer: head label(s) {', '.join(clash)} clash with its own keys; rename")
+    for label, (g, s) in heads.items():
+        head = [scored[m][ABSTAIN][s] for m in groups[g]]
+        out[label] = {
+            "group": g, "signal": s, "auroc": _pooled_cell(head, cfg),
+            "vs": {b: paired_cell(head, [scored[m][ABSTAIN][b] for m in groups[g]], cfg, per_seed=False)
+                   for b in order}}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole report
 # ---------------------------------------------------------------------------------------------
 def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contrasts: list[dict] = (),
@@ -441,10 +544,12 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
 
     metrics = {<model>: model_report metrics, groups: {<group>: {members, ...group_report, ...pooled_tests}},
                summary: {contrasts: {name: group_contrast}, best_variant: best_variant or None,
-                         familiarity: {baseline: strongest_baseline, alpha, controls: familiarity_controls}}}
+                         familiarity: {baseline: strongest_baseline, alpha, controls: familiarity_controls},
+                         abstain_vs_answer: abstain_vs_answer of abstain_heads}}
     `groups` defaults to each model alone; `ranked` (the variants compared for the best abstain
     head) and `reference` (the weight-0 variant) name groups; `heads` ({label: group}) the abstain
-    heads held against the strongest baseline besides the best variant, v4 and the splice.
+    heads held against the strongest baseline (and, on abstain_vs_answer, against the controls)
+    besides the best variant, v4 and the splice.
     """
     groups = groups or {m: [m] for m in rows_by_model}
     _check_inputs(rows_by_model, groups, contrasts, list(ranked or []), reference)
@@ -470,6 +575,8 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
     metrics["summary"]["familiarity"] = {
         "baseline": strongest, "alpha": cfg.alpha,
         "controls": familiarity_controls(compared_heads, scored, groups, strongest["name"], cfg)}
+    metrics["summary"]["abstain_vs_answer"] = abstain_vs_answer(abstain_heads(dict(heads or {}), groups, best),
+                                                                scored, groups, cfg)
     return nan_to_none(metrics), nan_to_none(tests)
 
 
@@ -510,9 +617,11 @@ def _contrast_members(spec: dict, groups: dict[str, list[str]]) -> tuple[list[st
 # ---------------------------------------------------------------------------------------------
 # Behaviour rates
 # ---------------------------------------------------------------------------------------------
-def _rate(hits: int, n: int, ci: float) -> dict:
+def _rate(flags: list[int], ci: float) -> dict:
+    """One model's rate leaf from its 0/1 flags: {hits, n, rate, lo, hi}, Wilson CI (prompts only)."""
+    hits, n = int(sum(flags)), len(flags)
     lo, hi = stats.wilson_ci(hits, n, ci)
-    return {"hits": int(hits), "n": int(n), "rate": hits / n if n else math.nan, "lo": lo, "hi": hi}
+    return {"hits": hits, "n": n, "rate": hits / n if n else math.nan, "lo": lo, "hi": hi}
 
 
 def abstain_risk_coverage(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -525,47 +634,87 @@ def abstain_risk_coverage(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.
     return stats.risk_coverage(score, error)
 
 
-def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float = 0.95) -> dict:
-    """Refusal on answerable prompts, IDK on abstain prompts, loop rate; the held-out gate sets.
+def behaviour_flags(rows: list[dict], gate_rows: list[dict] | None = None) -> dict:
+    """The one definition of what each behaviour leaf counts: {"probe": {leaf: [0/1 per item]},
+    "gates": {set: {leaf: [0/1 per item]}}}, items in the rows' order, gate sets sorted by name.
 
-    {probe: {refusal_on_answerable, idk_on_abstain, loop}, abstain_p_aurc: {aurc, random},
-     gates: {set: {abstained, refused}}}, each rate leaf {hits, n, rate, lo, hi} with a Wilson CI. The held-out IDK gate counts
-    `abstained` (the template itself); the false-inability rate counts `refused` (any refusal).
-    The random-order AURC equals the share of prompts that expect abstention.
+    probe.refusal_on_answerable  label == "refusal", among the rows with expected == "answer"
+    probe.idk_on_abstain         label == "refusal", among the rows with expected == "abstain"
+    probe.loop                   label == "loop", all rows: a loop within the model's own turn
+    probe.collapse               row["collapsed"], all rows: the trigram loop anywhere in the generated
+                                 bytes, including after the turn (never the turn's label)
+    gates.<set>.abstained        g["abstained"]: the abstain template itself (the held-out IDK gate)
+    gates.<set>.refused          label == "refusal": any refusal (the false-inability rate)
     """
     answerable = [r for r in rows if r["expected"] == "answer"]
     abstain = [r for r in rows if r["expected"] == "abstain"]
-    out = {"probe": {
-        "refusal_on_answerable": _rate(sum(r["label"] == "refusal" for r in answerable), len(answerable), ci),
-        "idk_on_abstain": _rate(sum(r["label"] == "refusal" for r in abstain), len(abstain), ci),
-        "loop": _rate(sum(r["label"] == "loop" for r in rows), len(rows), ci),
-    }, "abstain_p_aurc": {"aurc": abstain_risk_coverage(rows)[3], "random": len(abstain) / len(rows)}, "gates": {}}
+    out = {"probe": {"refusal_on_answerable": [int(r["label"] == "refusal") for r in answerable],
+                     "idk_on_abstain": [int(r["label"] == "refusal") for r in abstain],
+                     "loop": [int(r["label"] == "loop") for r in rows],
+                     "collapse": [int(bool(r["collapsed"])) for r in rows]},
+           "gates": {}}
     for name in sorted({g["set"] for g in gate_rows or []}):
         g_rows = [g for g in gate_rows if g["set"] == name]
-        out["gates"][name] = {
-            "abstained": _rate(sum(g["abstained"] for g in g_rows), len(g_rows), ci),
-            "refused": _rate(sum(g["label"] == "refusal" for g in g_rows), len(g_rows), ci),
-        }
+        out["gates"][name] = {"abstained": [int(bool(g["abstained"])) for g in g_rows],
+                              "refused": [int(g["label"] == "refusal") for g in g_rows]}
+    return out
+
+
+def behaviour(rows: list[dict], gate_rows: list[dict] | None = None, ci: float = 0.95) -> dict:
+    """One model's behaviour: the rates of `behaviour_flags` and the abstain_p AURC.
+
+    {probe: {refusal_on_answerable, idk_on_abstain, loop, collapse}, abstain_p_aurc: {aurc, random},
+     gates: {set: {abstained, refused}}}, each rate leaf {hits, n, rate, lo, hi} with a Wilson CI
+    (one seed: the prompts are the only sampling). The random-order AURC equals the share of
+    prompts that expect abstention.
+    """
+    flags = behaviour_flags(rows, gate_rows)
+    out = {"probe": {k: _rate(f, ci) for k, f in flags["probe"].items()},
+           "abstain_p_aurc": {"aurc": abstain_risk_coverage(rows)[3],
+                              "random": len(flags["probe"]["idk_on_abstain"]) / len(rows)},
+           "gates": {s: {k: _rate(f, ci) for k, f in leaves.items()} for s, leaves in flags["gates"].items()}}
     return nan_to_none(out)
 
 
-def group_behaviour(members: list[dict], ci: float = 0.95) -> dict:
-    """`behaviour` pooled over a group's seeds: every rate leaf's hits and n summed (Wilson CI on
-    the sum, `per_seed` hits kept), the AURC averaged. A gate of k of n prompts is then judged on
-    hits out of n x seeds, e.g. the v4 gate "9 of 10" as a pooled rate >= 0.9."""
-    def pool_leaf(leaves: list[dict]) -> dict:
-        return {**_rate(sum(x["hits"] for x in leaves), sum(x["n"] for x in leaves), ci),
-                "per_seed": [x["hits"] for x in leaves]}
+def group_behaviour(members: list[tuple[list[dict], list[dict] | None]], ci: float = 0.95,
+                    n_boot: int = 2000, seed: int = 0) -> dict:
+    """`behaviour` pooled over a group's seeds; members = each seed's (rows, gate_rows), in seed order.
 
-    first = members[0]
-    gates = {g: {k: pool_leaf([m["gates"][g][k] for m in members]) for k in first["gates"][g]}
-             for g in first["gates"] if all(g in m["gates"] for m in members)}
-    aurc = [m["abstain_p_aurc"]["aurc"] for m in members]
-    out = {"probe": {k: pool_leaf([m["probe"][k] for m in members]) for k in first["probe"]},
-           "abstain_p_aurc": {"aurc": math.nan if None in aurc else float(np.mean(aurc)),
-                              "random": float(np.mean([m["abstain_p_aurc"]["random"] for m in members])),
+    Every rate leaf is stats.pooled_rate of the seeds' `behaviour_flags` [n_seeds, n_items], the
+    items aligned across seeds by id: {rate, lo, hi, hits, n, n_seeds, per_seed} with rate = the
+    mean over seeds of each seed's rate, hits = the mean count over seeds (a seed mean, e.g. 8.4),
+    n = n_items (the same prompts under every seed are not new trials), per_seed = each seed's
+    rate, and a CI that covers the seeds' training variance and the prompt sampling (hulled with
+    Wilson at n_items). A gate "k of n" is judged on that interval (claims: count with `of`). The
+    AURC is the seed mean, with per_seed. Gate sets some seed lacks are left out; seeds probed on
+    other items (ids differ) -> TilelliError.
+    """
+    if not members:
+        raise TilelliError("group_behaviour: no members")
+    key = lambda r: str(r["id"])  # noqa: E731
+    flags, ids = [], []
+    for rows, gate_rows in members:
+        rows, gate_rows = sorted(rows, key=key), sorted(gate_rows or [], key=key)
+        flags.append(behaviour_flags(rows, gate_rows))
+        ids.append({"probe": [r["id"] for r in rows],
+                    **{s: [g["id"] for g in gate_rows if g["set"] == s] for s in {g["set"] for g in gate_rows}}})
+    sets = [s for s in flags[0]["gates"] if all(s in f["gates"] for f in flags)]
+    for i, m in enumerate(ids[1:], 1):
+        if bad := [k for k in ("probe", *sets) if m[k] != ids[0][k]]:
+            raise TilelliError(f"group_behaviour: seed {i} was probed on other {bad[0]} items than seed 0 (ids differ)")
+
+    def pool(leaf: list[list[int]]) -> dict:
+        if not leaf[0]:
+            return {**_rate([], ci), "n_seeds": len(leaf), "per_seed": [math.nan] * len(leaf)}
+        return stats.pooled_rate(leaf, ci, n_boot, seed)
+
+    aurc = [abstain_risk_coverage(rows)[3] for rows, _ in members]
+    out = {"probe": {k: pool([f["probe"][k] for f in flags]) for k in flags[0]["probe"]},
+           "abstain_p_aurc": {"aurc": float(np.mean(aurc)),   # NaN (no head) in any seed -> null
+                              "random": float(np.mean([len(f["probe"]["idk_on_abstain"]) / len(f["probe"]["loop"])
+                                                       for f in flags])),
                               "per_seed": aurc},
-           "gates": gates}
+           "gates": {s: {k: pool([f["gates"][s][k] for f in flags]) for k in flags[0]["gates"][s]} for s in sets}}
     return nan_to_none(out)
 
 
@@ -596,9 +745,12 @@ def _label(s: str) -> str:
 
 def auroc_table(cells: dict) -> str:
     """Reported signal x contrast AUROC table from {signal: {contrast: cell}} (a model page's, and
-    PAPER_OUTLINE's v4 table); a reported signal absent from `cells` has no row."""
-    return md_table(["signal"] + list(CONTRASTS),
-                    [[_label(s)] + [auroc_cell(cells[s].get(k)) for k in CONTRASTS] for s in REPORTED if s in cells])
+    PAPER_OUTLINE's v4 table); a reported signal absent from `cells` has no row. With an
+    abstain_vs_answer table in `cells`, a last column answers the other question (beyond the paper)."""
+    extra = cells.get(ABSTAIN)
+    header = ["signal"] + list(CONTRASTS) + ([f"{ABSTAIN} (should abstain? beyond the paper)"] if extra else [])
+    return md_table(header, [[_label(s)] + [auroc_cell(cells[s].get(k)) for k in CONTRASTS]
+                             + ([auroc_cell(extra.get(s))] if extra else []) for s in REPORTED if s in cells])
 
 
 def _diff_cell(t: dict, p_key: str = "p_holm") -> str:
@@ -616,10 +768,14 @@ def model_page(name: str, metrics: dict, tests: dict, behaviour: dict, bootstrap
            "training prompts, `byte_length` = prompt length, `nn_char4` = 1 - largest character-4-gram "
            "cosine to a chat training prompt, `ngram_lr` = logistic regression on hashed character "
            "1-4-grams fitted on the training prompts. Written by `stages/auroc.py`.\n",
-           "## AUROC by signal and contrast (in_domain vs regime)\n", auroc_table(metrics)]
+           "## AUROC by signal and contrast (in_domain vs regime)\n",
+           f"The 7 contrasts (the regimes and `cross`) answer the published question, {CROSS_QUESTION}; "
+           f"`{ABSTAIN}` answers {ABSTAIN_QUESTION}: every prompt expected to be abstained on against every "
+           "prompt expected to be answered, whatever its regime.\n", auroc_table(metrics)]
     for ref in REFERENCES:
         title = {"best_baseline": "the best baseline of each contrast",
-                 SURFACE: "the surface-feature control"}.get(ref, ref)
+                 SURFACE: "the surface-feature control",
+                 LENGTH: "the byte-length control (beyond the paper: N1 must beat prompt length too)"}.get(ref, ref)
         out.append(f"\n## Paired comparisons against {title}\n")
         out.append("Cell: delta AUROC [paired bootstrap CI], Holm-adjusted DeLong p; **W** = win: the "
                    "pre-registered rule (delta >= min_gain, CI excludes 0) and Holm p < alpha; "
@@ -672,17 +828,41 @@ def familiarity_section(fam: dict | None) -> str:
             "maximum on the probe itself, which favours the baseline: conservative for the heads.\n\n"
             + per_regime
             + "\nEach head minus that baseline (cross, seeds pooled, paired over the same prompts). The CI is "
-              "at the level of its Holm step (ordered by paired DeLong p, alpha "
+              "at the level of its Holm step (ordered by p, alpha "
               f"{fmt(fam.get('alpha'))}); a CI above 0 = the head beats the baseline after Holm.\n\n"
             + md_table(["head", "group, signal", "AUROC head", "AUROC baseline", "delta [Holm-level CI]", "CI level",
                         "p", "p (Holm)"], rows))
 
 
+def abstain_section(av: dict | None) -> str:
+    """summary.abstain_vs_answer as markdown: each head's AUROC and its margin over the fixed references."""
+    heads = {k: v for k, v in (av or {}).items() if isinstance(v, dict) and "vs" in v}
+    if not heads:
+        return f"_No abstain-vs-answer heads in {AUROC}._\n"
+    refs = av.get("references") or list(ABSTAIN_REFERENCES)
+
+    def minus(c: dict | None) -> str:
+        if not c or c.get("delta") is None:
+            return "n/a"
+        return f"{c['delta']:+.3f} [{fmt(c.get('lo'), 3)}, {fmt(c.get('hi'), 3)}] p={fmt(c.get('p'), 3)}"
+
+    rows = [[label, f"{h['group']} {h['signal']}", auroc_cell(h.get("auroc"))]
+            + [minus((h.get("vs") or {}).get(b)) for b in refs] for label, h in heads.items()]
+    base = ", ".join(f"{b} {auroc_cell(c)}" for b, c in (av.get("baselines") or {}).items())
+    return (f"Question: {av.get('question', ABSTAIN_QUESTION)}. Positive = every prompt expected to be abstained "
+            "on, negative = every prompt expected to be answered (in_domain and the answerable OOD regimes "
+            f"alike); the published cross AUROC answers another question, {CROSS_QUESTION}. "
+            f"Prompt-only controls on this question: {base or 'n/a'}. Each head is held against the fixed "
+            f"references {', '.join(refs)} (chosen in advance, no maximum over the controls): delta = head minus "
+            "reference, seeds pooled and paired over the same prompts, unadjusted p.\n\n"
+            + md_table(["head", "group, signal", "AUROC [CI]"] + [f"minus {b} [CI]" for b in refs], rows))
+
+
 def _groups_section(groups: dict) -> list[str]:
-    out = ["\n## Seed-pooled groups: cross AUROC, mean over seeds [two-level bootstrap CI]\n",
+    out = ["\n## Seed-pooled groups: cross AUROC, mean over seeds [cluster bootstrap CI, seeds at n - 1 df]\n",
            md_table(["group", "seeds"] + [_label(s) for s in REPORTED],
                     [[g, str(len(v["members"]))] + [auroc_cell(v[s][CROSS]) for s in REPORTED] for g, v in groups.items()]),
-           "\n## Seed-pooled groups against the surface control (cross): delta [CI], paired DeLong p\n",
+           "\n## Seed-pooled groups against the surface control (cross): delta [CI], p (inverts the same CI)\n",
            md_table(["group"] + list(SIGNALS),
                     [[g] + [_diff_cell(v["vs_surface"][s][CROSS], "p") for s in SIGNALS] for g, v in groups.items()])]
     return out
@@ -707,20 +887,29 @@ def _best_variant_section(bv: dict | None) -> list[str]:
 
 def summary_page(metrics: dict, behaviour: dict, models: list[str]) -> str:
     out = ["# AUROC summary across models\n",
-           "Cross-regime AUROC (in_domain vs all 6 OOD regimes pooled) with 95% bootstrap CI.\n",
+           "Cross-regime AUROC (in_domain vs all 6 OOD regimes pooled) with 95% bootstrap CI: the "
+           f"published question, {CROSS_QUESTION}. The other question, {ABSTAIN_QUESTION}, has its own "
+           "section below.\n",
            md_table(["model"] + [_label(s) for s in REPORTED],
                     [[m] + [auroc_cell(metrics[m][s][CROSS]) for s in REPORTED] for m in models])]
     out += _controls_section(metrics, models)
     out += ["\n## Wins (of 7 contrasts, pre-registered rule and Holm) and the router family\n",
+            "The router family wins a contrast when a member wins it after Holm; `vs byte_length` and the "
+            "column after it are beyond the paper (the same member must beat max_softmax_mean and byte "
+            "length).\n",
             md_table(["model"] + [f"{c} vs best" for c in CANDIDATES]
-                     + ["router family vs best", "vs max_softmax_mean", "vs surface", "proven"],
+                     + ["router family vs best"] + [f"vs {ref}" for ref in REFERENCES[1:]]
+                     + ["vs max_softmax_mean and byte_length", "proven"],
                      [[m] + [str(metrics[m]["wins_holm"]["best_baseline"][c]) for c in CANDIDATES]
                       + [str(metrics[m]["router_family"][f"wins_vs_{ref}"]) for ref in REFERENCES]
-                      + [str(metrics[m]["router_family"]["proven"])] for m in models])]
+                      + [str(metrics[m]["router_family"]["wins_vs_max_softmax_mean_and_byte_length"]),
+                         str(metrics[m]["router_family"]["proven"])] for m in models])]
     out += _groups_section(metrics["groups"])
     out += _best_variant_section(metrics["summary"]["best_variant"])
     out += ["\n## Familiarity controls: every head against the strongest distance-to-training baseline\n",
             familiarity_section(metrics["summary"].get("familiarity"))]
+    out += ["\n## Should the model abstain? (abstain-vs-answer AUROC, beyond the paper)\n",
+            abstain_section(metrics["summary"].get("abstain_vs_answer"))]
     if metrics["summary"]["contrasts"]:
         out.append("\n## Paired contrasts between groups (same prompts, seeds paired by position)\n")
         out.append(md_table(["contrast", "a", "b", "signal", "regime", "seeds", "AUROC a", "AUROC b", "delta [CI]", "p"],

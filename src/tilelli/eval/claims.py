@@ -10,6 +10,8 @@ claims.yaml holds a list under `claims:`; each entry
     computed_by: tilelli.eval.auroc_report.group_report   # the function that computes that number
     rule: {test: equivalence, target: 0.54, margin: 0.15}
     why: "about X: ..."                 # where the rule and its margin come from
+    read_with: ctrl_splice_beats_untrained_head   # optional: a claim whose verdict says nothing
+                                        # alone is shown with this one's verdict and evidence
     expected:                           # the pre-registered verdict per profile, with its reason
       paper: {verdict: REPRODUCED, reason: "the published figure"}
       tiny:  {verdict: NOT REPRODUCED, reason: "..."}
@@ -39,8 +41,10 @@ node {point, lo, hi}; the point is the first of auroc/delta/rate/value/mean, or 
     above {bound}                  lo > bound -> R; hi < bound -> N; else I       (CI bounds)
     below {bound}                  hi < bound -> R; lo > bound -> N; else I
     count {op, n}                  exact comparison of an integer (a count on a fixed prompt set)
-    count {op, n, of}              node {hits, n: N}: the rate hits/N against n/of, exactly
-                                   (hits x of op n x N): "9 of 10" pooled over seeds' prompt sets
+    count {op, n, of}              node {rate, lo, hi, hits, n}: the rate's CI against q = n/of, three-valued
+                                   like above/below: op >= -> R if lo >= q, N if hi < q, else I (> and
+                                   the mirrored <=, < alike; "==" is refused with `of`). "9 of 10" on
+                                   the seed-mean rate (hits may be a seed mean, e.g. 8.4 of 10)
     equals {value}                 exact equality (e.g. proven == false)
     not_significant {alpha, min_n} node {p, n_a, n_b}: n < min_n -> I; p >= alpha -> R; else N
     equivalent_arms {arms, margin, alpha, min_n, epsilon}
@@ -127,7 +131,7 @@ class ClaimResult:
     verdict: str
     expected: str
     reason: str                       # the pre-registered reason for the expected verdict
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # shown beside the verdict (e.g. `read_with`)
     by_seed: dict = field(default_factory=dict)   # {seed: the verdict on that seed's models alone, None = n/a}
     original: str | None = None       # the prediction before any run, where the expectation was revised after one
     revised: str | None = None        # which run revised it, and what came out
@@ -264,13 +268,20 @@ def _above(node, ref, rule, sign=+1) -> list[Evidence]:
 
 
 def _count(node, ref, rule) -> list[Evidence]:
-    if "of" in rule:   # a rate of a pooled count: hits / N op n / of, in integers
-        hits, total = (node.get(k) if isinstance(node, dict) else None for k in ("hits", "n"))
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (hits, total)) or total <= 0:
-            raise Missing(f"{ref}: {node!r} is not a count {{hits, n}}")
-        ok = _OPS[rule["op"]](hits * int(rule["of"]), int(rule["n"]) * total)
-        return [_ev(ref, REPRODUCED if ok else NOT_REPRODUCED, f"{hits}/{total}",
-                    f"not {rule['op']} {rule['n']}/{rule['of']}", hits / total)]
+    if "of" in rule:   # "k of n": a rate on a fixed prompt set, judged on its CI against k/n
+        p, lo, hi = _interval(node, ref, "rate")
+        hits, total = _num(node, "hits", ref), _num(node, "n", ref)
+        if total <= 0:
+            raise Missing(f"{ref}: n = {total:g} is not a prompt count")
+        q, op = int(rule["n"]) / int(rule["of"]), rule["op"]
+        if op in (">=", ">"):
+            v = REPRODUCED if _OPS[op](lo, q) else NOT_REPRODUCED if not _OPS[op](hi, q) else INCONCLUSIVE
+        else:
+            v = REPRODUCED if _OPS[op](hi, q) else NOT_REPRODUCED if not _OPS[op](lo, q) else INCONCLUSIVE
+        why = {NOT_REPRODUCED: f"CI {'below' if op in ('>=', '>') else 'above'} {rule['n']}/{rule['of']} = {q:g}",
+               INCONCLUSIVE: f"CI straddles {rule['n']}/{rule['of']} = {q:g}"}.get(v, "")
+        text = f"{_fmt(hits)}/{_fmt(total)} = {p:.2f} [{lo:.2f}, {hi:.2f}]"
+        return [_ev(ref, v, text, why, p, lo, hi)]
     if not isinstance(node, int) or isinstance(node, bool):
         raise Missing(f"{ref}: {node!r} is not a count")
     ok = _OPS[rule["op"]](node, rule["n"])
@@ -422,6 +433,8 @@ def _check_rule(cid: str, rule) -> None:
     if rule["test"] == "count" and "of" in rule and not (isinstance(rule["of"], int) and rule["of"] > 0
                                                          and isinstance(rule["n"], int)):
         raise TilelliError(f"claim '{cid}': count 'of' and 'n' must be integers, of > 0")
+    if rule["test"] == "count" and "of" in rule and rule["op"] == "==":
+        raise TilelliError(f"claim '{cid}': a count with 'of' is judged on its CI: op must be >=, >, <= or <")
     if rule["test"] in ("equivalence", "near_chance", "equivalent_arms") and not float(rule["margin"]) > 0:
         raise TilelliError(f"claim '{cid}': margin must be > 0")
     if rule["test"] == "equivalent_arms" and (not isinstance(rule["arms"], list) or len(rule["arms"]) != 2):
@@ -460,6 +473,8 @@ def load_claims(path) -> list[dict]:
         if c["kind"] not in KINDS:
             raise TilelliError(f"{path}: claim '{cid}': kind must be one of {', '.join(KINDS)}")
         _check_rule(cid, c["rule"])
+        if "read_with" in c and c["read_with"] not in {x.get("id") for x in claims if isinstance(x, dict)} - {cid}:
+            raise TilelliError(f"{path}: claim '{cid}': read_with must name another claim (got {c['read_with']!r})")
         for prof, exp in c["expected"].items():
             if not isinstance(exp, dict) or exp.get("verdict") not in VERDICTS or not exp.get("reason"):
                 raise TilelliError(f"{path}: claim '{cid}', profile '{prof}': needs verdict "
@@ -484,6 +499,11 @@ def verify_claims(claims: list[dict], metrics_root, profile: str) -> list[ClaimR
         results.append(ClaimResult(c["id"], c["statement"], c["kind"], str(c["published"]), c["rule"],
                                    str(c["why"]), evidence, verdict, exp["verdict"], str(exp["reason"]),
                                    original=(exp.get("original") or {}).get("verdict"), revised=exp.get("revised")))
+    by_id = {r.id: r for r in results}
+    for c, r in zip(claims, results):   # a verdict that says nothing alone is shown with the one it needs
+        other = by_id.get(c.get("read_with"))
+        if other is not None:
+            r.notes.append(f"read with {other.id}: {other.word()} ({'; '.join(e.text for e in other.evidence)})")
     return results
 
 
@@ -517,7 +537,8 @@ def mismatches(results: list[ClaimResult]) -> list[str]:
             lines.append(f"{r.id}: metric missing: {missing[0]}")
         else:
             why = "; ".join(dict.fromkeys(e.why for e in r.evidence if e.why))
-            lines.append(f"{r.id}: verdict {r.verdict}, expected {r.expected}" + (f" ({why})" if why else ""))
+            word = CONTROL_WORDS.get if r.kind == "control" else (lambda v: v)   # a control HOLDS or not
+            lines.append(f"{r.id}: verdict {word(r.verdict)}, expected {word(r.expected)}" + (f" ({why})" if why else ""))
     return lines
 
 
@@ -599,7 +620,10 @@ def rule_text(rule: dict) -> str:
     if t in ("above", "below"):
         return f"CI {t} {rule['bound']}"
     if t == "count":
-        return f"{rule['op']} {rule['n']}" + (f" of {rule['of']} (rate over all seeds' prompts)" if "of" in rule else "")
+        if "of" in rule:
+            return (f"{rule['op']} {rule['n']} of {rule['of']}: the seed-mean rate's CI against "
+                    f"{rule['n']}/{rule['of']} (on its side R, across it N, straddling I)")
+        return f"{rule['op']} {rule['n']}"
     if t == "equals":
         return f"= {str(rule['value']).lower()}"
     if t == "not_significant":
@@ -626,6 +650,7 @@ def claims_table(results: list[ClaimResult]) -> str:
         why = "; ".join(dict.fromkeys(e.why for e in r.evidence if e.why))
         if why and r.verdict != REPRODUCED:
             verdict += f": {why}"
+        verdict += "".join(f"<br>*{n}*" for n in r.notes)
         name = f"{r.id} ({r.kind})<br>{r.statement}"
         lines.append(f"| {name} | {r.published} | {run} | {rule_text(r.rule)} | {verdict.replace('|', '/')} | "
                      f"{r.stability()} | {r.word(r.expected)}: {r.reason}{_revision(r)} | "

@@ -14,9 +14,19 @@ Why these tools, with the study's numbers (reference/NOTES.md):
   and the paired DeLong test both use the pairing. DeLong uses the midrank formulation
   (Sun & Xu 2014): O(n log n), exact agreement with the O(n^2) definition.
 - 28 comparisons per model and reference (4 candidate signals x 7 contrasts) -> Holm step-down.
-- Seeds of one variant (3 in the tiny profile): the group's AUROC is the mean over seeds, its CI
-  a two-level bootstrap (seeds with replacement x prompts, one prompt resample per replicate
-  shared by all seeds) and its paired test DeLong on the seed-averaged components (`pooled`).
+- Seeds of one variant (each a whole replication, trained from scratch): the group's AUROC (or
+  rate) is the mean over seeds. Its CI covers BOTH the seeds' training variance and the prompt
+  sampling, by one estimator for every pooled quantity (`_seed_parts` + `_corrected`, used by
+  `pooled`, `pool` and `pooled_rate`): a cluster bootstrap with small-sample correction. Replicate r resamples the
+  prompts (one resample shared by all seeds: they were probed on the same prompts) and the seeds
+  with replacement; the seed part of the replicate (seed-resampled mean minus all-seed mean) is
+  scaled by c = sqrt(n / (n - 1)) t_{n-1} / z, which makes its variance the unbiased one and its
+  tails those of a t with n - 1 df (resampling 5 seeds alone has variance 4/5 of the unbiased one
+  and normal tails: the percentile interval undercovers). A per-model interval (one seed) covers
+  the prompts only, exactly the stratified bootstrap. The p of a seed-pooled comparison inverts
+  the same interval (`_inverted_p`), so p <= alpha exactly when the CI at level 1 - alpha excludes
+  0, at every level; one seed keeps the paired DeLong test. Intervals are clipped to the
+  quantity's range ([0, 1]; [-1, 1] for a difference).
 - Seeds: Welch's t-test (unequal variances) with Cohen's d / Hedges' g; with 3 seeds per arm
   only gaps of ~3.5 standard deviations are detectable, so the effect size is always reported.
   "No difference" is shown by equivalence (TOST, two one-sided Welch tests against a stated
@@ -210,6 +220,8 @@ class Draws:
     boot: np.ndarray  # [n_boot] replicate AUROCs
     v10: np.ndarray   # [n_pos] DeLong components
     v01: np.ndarray   # [n_neg]
+    n_seeds: int = 1  # > 1: a seed-pooled Draws (`pool`): `boot` is then the prompt part P of its
+    dev: np.ndarray | None = None  # replicates and `dev` the seed part S - P (`_seed_parts`), uncorrected
 
     @property
     def n_pos(self) -> int:
@@ -247,48 +259,139 @@ def _seed_counts(n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
     return counts
 
 
+def _small_sample_factor(n_seeds: int, ci: float) -> float:
+    """c = sqrt(n / (n - 1)) x t_{n-1, (1+ci)/2} / z_{(1+ci)/2}: the seed part's scale (n >= 2)."""
+    q = (1 + ci) / 2
+    return math.sqrt(n_seeds / (n_seeds - 1)) * float(_st.t.ppf(q, n_seeds - 1)) / float(_st.norm.ppf(q))
+
+
+def _seed_parts(boot: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(P, D) of a cluster bootstrap over seeds from each seed's prompt-bootstrap replicates
+    boot [n_seeds, n_boot] (one prompt resample per column, shared by every seed): P_r = the mean
+    over ALL seeds (seeds fixed: the prompt bootstrap of the seed mean), D_r = S_r - P_r with S_r
+    the mean over the seeds resampled with replacement (`_seed_counts`). One seed: (boot[0], None)."""
+    n, n_boot = boot.shape
+    if n == 1:
+        return boot[0], None
+    prompt = boot.mean(axis=0)
+    return prompt, np.einsum("rs,sr->r", _seed_counts(n, n_boot, seed), boot) / n - prompt
+
+
+def _corrected(prompt: np.ndarray, dev: np.ndarray | None, n_seeds: int, ci: float) -> np.ndarray:
+    """Cluster bootstrap with small-sample correction: replicates P + c D at level `ci`.
+
+    D has variance (n - 1) / n x s^2 / n over seed resamples (s^2 the seeds' sample variance); c^2
+    (`_small_sample_factor`) makes it s^2 / n, widened to a t quantile at n - 1 df, while P stays
+    the prompt bootstrap. One seed (dev None): P itself, the prompt-only bootstrap bit for bit."""
+    return prompt if dev is None or n_seeds < 2 else prompt + _small_sample_factor(n_seeds, ci) * dev
+
+
+def _interval(prompt, dev, n_seeds: int, ci: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """Percentile interval of the corrected replicates, clipped to the quantity's range (an AUROC
+    or a rate lies in [0, 1], a difference of two in [-1, 1]: the t-widened seed part can reach past it)."""
+    lo, hi = percentile_ci(_corrected(prompt, dev, n_seeds, ci), ci)
+    return (lo, hi) if math.isnan(lo) else (max(bounds[0], lo), min(bounds[1], hi))
+
+
+def _inverted_p(prompt: np.ndarray, dev: np.ndarray | None, n_seeds: int) -> float:
+    """Two-sided p of H0 "the quantity is 0" by inverting the corrected interval: the smallest
+    alpha whose (1 - alpha) interval excludes 0 (bisection; the interval narrows as alpha grows,
+    c included). So p <= alpha exactly when the CI at level 1 - alpha excludes 0, at every level
+    (the report's 95% CIs and its Holm-stepped ones alike). Floor: 2 / (B + 1), the smallest
+    tail a percentile interval of B replicates can resolve."""
+    if np.isnan(prompt).any() or (dev is not None and np.isnan(dev).any()):
+        return math.nan
+    floor = 2 / (len(prompt) + 1)
+
+    def excludes(alpha: float) -> bool:
+        lo, hi = percentile_ci(_corrected(prompt, dev, n_seeds, 1 - alpha), 1 - alpha)
+        return lo > 0 or hi < 0
+
+    if excludes(floor):
+        return floor
+    if not excludes(1 - 1e-9):
+        return 1.0
+    a, b = floor, 1 - 1e-9      # excludes(a) is False, excludes(b) is True
+    for _ in range(40):
+        mid = (a + b) / 2
+        a, b = (a, mid) if excludes(mid) else (mid, b)
+    return float(b)
+
+
+def _range(diff: bool) -> tuple[float, float]:
+    return (-1.0, 1.0) if diff else (0.0, 1.0)
+
+
 def pooled(a: list[Draws], b: list[Draws] | None = None, ci: float = 0.95, seed: int = 0) -> dict:
     """Mean over seeds of AUROC(a_s) (or of AUROC(a_s) - AUROC(b_s), seeds paired by position).
 
     Returns {estimate, lo, hi, z, p, n_seeds}.
-    - CI: two-level bootstrap. Replicate r resamples the seeds with replacement AND the prompts
-      (stratified by class); the prompt resample is the same for every seed of the replicate (the
-      seeds were probed on the same prompts, so their errors are correlated and resampling them
-      independently would understate the width). One seed: exactly the stratified bootstrap.
-    - p (only with b): paired DeLong test of the seed-averaged difference, with the structural
-      components averaged over seeds (prompts random, the seeds at hand fixed). One seed: exactly
-      delong_paired. Not Stouffer's combination of per-seed z: the seeds share the prompts, so
-      their z are correlated and Stouffer's sqrt(n_seeds) would overstate the evidence.
+    - CI: percentile interval of the corrected cluster bootstrap (`_corrected`), clipped to the
+      quantity's range. Several seeds: it covers the seeds' training variance (seeds resampled,
+      small-sample corrected at n - 1 df) AND the prompt sampling (one stratified prompt resample
+      per replicate, shared by every seed: the seeds were probed on the same prompts, so their
+      errors are correlated and resampling them independently would understate the width). One
+      seed: the prompts only, exactly the stratified bootstrap.
+    - p (only with b): seeds pooled (several members, or members that are themselves seed-pooled
+      by `pool`): `_inverted_p` of the same replicates, so p <= alpha exactly when the CI at level
+      1 - alpha excludes 0; z is its normal equivalent, sign(estimate) x z_{1 - p/2}. One seed:
+      the paired DeLong test (prompts random), exactly delong_paired. Not DeLong on seed-averaged
+      components (it holds the seeds fixed, so it can be far smaller than the CI implies) nor
+      Stouffer's combination of per-seed z (the seeds share the prompts, so their z are correlated).
     NaN in any member (e.g. a router signal of a model without a router) -> NaN results.
     """
     n = len(a)
     if n == 0 or (b is not None and len(b) != n):
         raise TilelliError(f"pooled: need equally many seeds on both sides (got {n} and {len(b or [])})")
-    diffs = [(x.auroc - y.auroc, x.boot - y.boot, x.v10 - y.v10, x.v01 - y.v01) for x, y in zip(a, b)] \
-        if b is not None else [(x.auroc, x.boot, x.v10, x.v01) for x in a]
-    est = float(np.mean([d[0] for d in diffs]))
-    out = {"estimate": est, "lo": math.nan, "hi": math.nan, "z": math.nan, "p": math.nan, "n_seeds": n}
+    members = a + list(b or [])
+    if n > 1 and any(d.n_seeds > 1 for d in members):
+        raise TilelliError("pooled: pool the seeds once (members that are already seed-pooled come one per side)")
+    if n > 1:     # one Draws per seed: the seed parts from the members' prompt replicates
+        pairs = [(x, y) for x, y in zip(a, b)] if b is not None else [(x, None) for x in a]
+        est = float(np.mean([x.auroc - (y.auroc if y else 0.0) for x, y in pairs]))
+        prompt, dev = _seed_parts(np.stack([x.boot - (y.boot if y else 0.0) for x, y in pairs]), seed)
+        seeds = n
+    else:         # one Draws per side, each a model or a seed-pooled group (`pool`)
+        x, y = a[0], (b[0] if b is not None else None)
+        est = x.auroc - (y.auroc if y else 0.0)
+        prompt = x.boot - (y.boot if y else 0.0)
+        devs = [d.dev for d in (x, y) if d is not None and d.dev is not None]
+        dev = None if not devs else (x.dev if x.dev is not None else 0.0) - (
+            y.dev if y is not None and y.dev is not None else 0.0)
+        seeds = max(d.n_seeds for d in members)
+        if dev is not None and seeds > 1 and any(d.n_seeds not in (1, seeds) for d in members):
+            raise TilelliError("pooled: both sides must pool the same seeds")
+    out = {"estimate": est, "lo": math.nan, "hi": math.nan, "z": math.nan, "p": math.nan, "n_seeds": seeds}
     if math.isnan(est):
         return out
-    boot = np.stack([d[1] for d in diffs])  # [n_seeds, n_boot]
-    reps = np.einsum("rs,sr->r", _seed_counts(n, boot.shape[1], seed), boot) / n
-    out["lo"], out["hi"] = percentile_ci(reps, ci)
-    if b is not None:
-        _, out["z"], out["p"] = _delong_z(est, np.mean([d[2] for d in diffs], 0), np.mean([d[3] for d in diffs], 0))
+    out["lo"], out["hi"] = _interval(prompt, dev, seeds, ci, _range(b is not None))
+    if b is not None and seeds > 1:
+        out["p"] = _inverted_p(prompt, dev, seeds)
+        out["z"] = math.copysign(float(_st.norm.isf(out["p"] / 2)), est) if est else 0.0
+    elif b is not None:
+        _, out["z"], out["p"] = _delong_z(est, a[0].v10 - b[0].v10, a[0].v01 - b[0].v01)
     return out
 
 
 def pool(members: list[Draws], seed: int = 0) -> Draws:
-    """The seed-mean of `members` as one Draws whose replicates are `pooled`'s two-level bootstrap
-    (seeds resampled with replacement x the shared prompt resample), so every single-Draws
-    computation on it equals `pooled` on the members: pooled([pool(a)], [pool(b)]) == pooled(a, b)."""
+    """The seed-mean of `members` as one Draws (n_seeds = len(members)) carrying both parts of
+    `pooled`'s cluster bootstrap: `boot` = the prompt part P, `dev` = the uncorrected seed part D
+    (seed resamples shared by every pooled Draws, so differences stay paired by seed). Every
+    computation on it equals `pooled` on the members: pooled([pool(a)], [pool(b)]) == pooled(a, b),
+    CI and p (the correction is applied at the level asked, when the interval is taken). The
+    DeLong components are the seed means (not used for a p once n_seeds > 1)."""
     n = len(members)
     if n == 0:
         raise TilelliError("pool: no members")
-    boot = np.stack([d.boot for d in members])  # [n_seeds, n_boot]
-    reps = np.einsum("rs,sr->r", _seed_counts(n, boot.shape[1], seed), boot) / n
-    return Draws(float(np.mean([d.auroc for d in members])), reps,
-                 np.mean([d.v10 for d in members], 0), np.mean([d.v01 for d in members], 0))
+    prompt, dev = _seed_parts(np.stack([d.boot for d in members]), seed)
+    return Draws(float(np.mean([d.auroc for d in members])), prompt,
+                 np.mean([d.v10 for d in members], 0), np.mean([d.v01 for d in members], 0), n, dev)
+
+
+def interval(d: Draws, ci: float) -> tuple[float, float]:
+    """The CI of one Draws' AUROC: the prompt bootstrap of a model, the corrected cluster bootstrap
+    of a seed-pooled group (`pool`)."""
+    return _interval(d.boot, d.dev, d.n_seeds, ci, _range(False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,11 +488,13 @@ def pooled_rate(flags, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> d
     """A rate over the same items scored by several seeds: flags [n_seeds, n_items] of 0/1.
 
     Returns {rate, lo, hi, hits, n, n_seeds, per_seed}: rate = mean over seeds of each seed's
-    rate (hits = its mean count), per_seed the seeds' rates. The CI is the hull of two intervals:
-    the two-level bootstrap of `pooled` (seeds with replacement x items with replacement, one item
-    resample shared by every seed of a replicate), which carries the seeds' training variance, and
-    the Wilson interval of the rate at n = n_items, which stays honest at 0 and n_items where a
-    percentile bootstrap collapses to a point (0/30 would give [0, 0]). With one seed it is the
+    rate, hits = its mean count over seeds (a seed mean, not a whole number), n = n_items (the
+    items are the same for every seed: not n_items x n_seeds trials), per_seed the seeds' rates.
+    The CI is the hull of two intervals: the corrected cluster bootstrap of `pooled`
+    (`_seed_corrected`: items resampled once per replicate for every seed, seeds resampled with
+    the n - 1 df correction), which covers the seeds' training variance and the item sampling,
+    and the Wilson interval of the rate at n = n_items, which stays honest at 0 and n_items where
+    a percentile bootstrap collapses to a point (0/30 would give [0, 0]). With one seed it is the
     Wilson interval alone, i.e. exactly the per-model rate of `behaviour`.
     """
     f = np.asarray(flags, dtype=np.float64)
@@ -403,10 +508,9 @@ def pooled_rate(flags, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> d
         idx = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
         item_counts = np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n)
         per_seed = item_counts @ f.T / n                                  # [n_boot, n_seeds]
-        reps = np.einsum("rs,rs->r", _seed_counts(n_seeds, n_boot, seed), per_seed) / n_seeds
-        b_lo, b_hi = percentile_ci(reps, ci)
+        b_lo, b_hi = _interval(*_seed_parts(per_seed.T, seed), n_seeds, ci, _range(False))
         lo, hi = min(lo, b_lo), max(hi, b_hi)
-    return {"rate": rate, "lo": lo, "hi": hi, "hits": rate * n, "n": n, "n_seeds": n_seeds,
+    return {"rate": rate, "lo": lo, "hi": hi, "hits": float(f.sum(axis=1).mean()), "n": n, "n_seeds": n_seeds,
             "per_seed": f.mean(axis=1).tolist()}
 
 
