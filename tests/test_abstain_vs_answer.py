@@ -198,3 +198,17 @@ def test_claims_can_name_the_functions_that_write_these_keys():
                        ("groups.v4.router_family.wins_vs_max_softmax_mean_and_byte_length", _router_family)):
         claim = {"metric": f"metrics/auroc.json:{metric}", "rule": {"test": "above"}}
         assert computes(fn, *_read_key(claim)), metric
+
+
+def test_a_control_that_points_the_other_way_on_this_question_is_reversed():
+    """Byte length is oriented 'longer = more OOD' for the published question; on abstain-vs-answer
+    a set whose answerable prompts are the long ones makes it predict abstention by shortness. The
+    head is then held against length reversed (AUROC 1 - a), never against a control that is wrong
+    by construction; reversing is exactly `draws` on the negated scores."""
+    from tilelli.eval import stats
+    y = np.r_[np.ones(30, int), np.zeros(30, int)]
+    s = np.random.default_rng(3).normal(size=60) - y
+    d, neg = stats.draws(y, s, 300, 1), stats.draws(y, -s, 300, 1)
+    r = stats.reversed_draws(d)
+    assert r.auroc == pytest.approx(neg.auroc) and np.allclose(r.boot, neg.boot)
+    assert np.allclose(r.v10, neg.v10) and np.allclose(r.v01, neg.v01)

@@ -1,6 +1,6 @@
 """The preflight profile is the paper profile cut short, and the preflight fails loudly, naming the stage.
 
-The full preflight (`make preflight`, every paper stage on CPU, 26.7 min on 2 cores) runs in CI (.ci/run);
+The full preflight (`make preflight`, every paper stage kind on CPU, 2 of the paper seeds) runs in CI (.ci/run);
 these tests keep it honest in seconds: preflight.yaml may differ from paper.yaml only in step
 counts, batches, cadence, corpus size/source and how it executes; the paper-only knobs (compile,
 bf16) reach the training loop on CPU; verify's preflight mode fails on a missing metric; and a
@@ -23,7 +23,7 @@ from tilelli.train import TrainConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 # The only keys in which the composed preflight params may differ from the composed paper params.
-ALLOWED = ["profile", "device", "deterministic",
+ALLOWED = ["profile", "device", "deterministic", "seeds",
            "data.source", "data.max_bytes", "data.valid_fraction",
            "*.steps", "*.batch_size", "*.warmup", "*.eval_every", "*.eval_batches", "*.ckpt_every",
            "metacog.recipes.*.windows", "metacog.recipes.*.train.steps"]
@@ -39,8 +39,10 @@ def test_preflight_differs_from_paper_only_in_allowed_keys(tmp_path):
     changed = _diff(paper, pre)
     assert not [k for k in changed if not any(fnmatch.fnmatchcase(k, pat) for pat in ALLOWED)]
     assert {"pretrain.steps", "ab.train.steps", "metacog.train.steps", "profile"} <= set(changed)
-    # what the preflight exists to exercise is the paper's: shapes, model names, probe, seeds, compile/bf16
-    for key in ("model", "seeds", "probe", "ab.models", "metacog.variants", "metacog_weight"):
+    # what the preflight exists to exercise is the paper's: shapes, model names, probe, compile/bf16
+    # seeds: a prefix of the paper's, at least 2 (groups pool seeds, N4 pairs them)
+    assert len(pre["seeds"]) >= 2 and pre["seeds"] == paper["seeds"][:len(pre["seeds"])]
+    for key in ("model", "probe", "ab.models", "metacog.variants", "metacog_weight"):
         node_p, node_q = paper, pre
         for part in key.split("."):
             node_p, node_q = node_p[part], node_q[part]

@@ -517,11 +517,25 @@ def abstain_vs_answer(heads: dict[str, tuple[str, str]], scored: dict, groups: d
     paired by position (each seed's control draws are the same prompts'), p that of paired_cell,
     unadjusted. The reading uses the fixed ABSTAIN_REFERENCES (byte_length and nn_char4), never the
     maximum over the controls; every control is reported beside them.
+
+    Each control enters in its better direction on this question (`orientation` -1: reversed,
+    stats.reversed_draws). Their fixed signs were set for the published question ("longer / less
+    familiar = more OOD"); on should-abstain vs should-answer the answerable set holds the longest
+    prompts, so byte length points the other way, and a head held against a control reversed by
+    construction would "beat" a baseline that predicts abstention well. Choosing the direction on
+    the probe favours the control: conservative for a head that beats it.
     """
     order = tuple(dict.fromkeys(ABSTAIN_REFERENCES + CONTROLS))
     first = next(iter(scored.values()))  # prompt-only: any model's draws
+    sign = {b: 1 if not first[ABSTAIN][b].auroc < 0.5 else -1 for b in order}
+
+    def control(m: str, b: str) -> stats.Draws:
+        d = scored[m][ABSTAIN][b]
+        return d if sign[b] > 0 else stats.reversed_draws(d)
+
     out = {"question": ABSTAIN_QUESTION, "references": list(ABSTAIN_REFERENCES),
-           "baselines": {b: _pooled_cell([first[ABSTAIN][b]], cfg) for b in order}}
+           "baselines": {b: {**_pooled_cell([control(next(iter(scored)), b)], cfg), "orientation": sign[b]}
+                         for b in order}}
     clash = [label for label in heads if label in out]
     if clash:
         raise TilelliError(f"abstain_vs_answer: head label(s) {', '.join(clash)} clash with its own keys; rename")
@@ -529,7 +543,7 @@ def abstain_vs_answer(heads: dict[str, tuple[str, str]], scored: dict, groups: d
         head = [scored[m][ABSTAIN][s] for m in groups[g]]
         out[label] = {
             "group": g, "signal": s, "auroc": _pooled_cell(head, cfg),
-            "vs": {b: paired_cell(head, [scored[m][ABSTAIN][b] for m in groups[g]], cfg, per_seed=False)
+            "vs": {b: paired_cell(head, [control(m, b) for m in groups[g]], cfg, per_seed=False)
                    for b in order}}
     return out
 
@@ -848,12 +862,14 @@ def abstain_section(av: dict | None) -> str:
 
     rows = [[label, f"{h['group']} {h['signal']}", auroc_cell(h.get("auroc"))]
             + [minus((h.get("vs") or {}).get(b)) for b in refs] for label, h in heads.items()]
-    base = ", ".join(f"{b} {auroc_cell(c)}" for b, c in (av.get("baselines") or {}).items())
+    base = ", ".join(f"{b}{' (reversed)' if c.get('orientation') == -1 else ''} {auroc_cell(c)}"
+                     for b, c in (av.get("baselines") or {}).items())
     return (f"Question: {av.get('question', ABSTAIN_QUESTION)}. Positive = every prompt expected to be abstained "
             "on, negative = every prompt expected to be answered (in_domain and the answerable OOD regimes "
             f"alike); the published cross AUROC answers another question, {CROSS_QUESTION}. "
             f"Prompt-only controls on this question: {base or 'n/a'}. Each head is held against the fixed "
-            f"references {', '.join(refs)} (chosen in advance, no maximum over the controls): delta = head minus "
+            f"references {', '.join(refs)} (chosen in advance, no maximum over the controls; each control in its "
+            "better direction on this question, which favours the control): delta = head minus "
             "reference, seeds pooled and paired over the same prompts, unadjusted p.\n\n"
             + md_table(["head", "group, signal", "AUROC [CI]"] + [f"minus {b} [CI]" for b in refs], rows))
 

@@ -232,6 +232,14 @@ class Draws:
         return len(self.v01)
 
 
+def reversed_draws(d: Draws) -> Draws:
+    """The Draws of the same scores negated: AUROC 1 - a, replicates 1 - boot, DeLong components
+    1 - v (ties stay 1/2), exactly what `draws` gives on -s. A model's Draws only (n_seeds 1)."""
+    if d.n_seeds != 1:
+        raise TilelliError("reversed_draws: reverse each seed's scores before pooling")
+    return Draws(1.0 - d.auroc, 1.0 - d.boot, 1.0 - d.v10, 1.0 - d.v01)
+
+
 def draws(y, s, n_boot: int = 2000, seed: int = 0) -> Draws:
     """Score one signal: AUROC, stratified bootstrap replicates, DeLong components (NaN scores -> NaN)."""
     pos, neg = _split(y, s)
