@@ -33,7 +33,8 @@ def test_profiles_compose_with_valid_training_sections(tmp_path, profile):
     assert recipes[m["main"]].weight == params["metacog_weight"]
     assert "seeds" not in m and "seed" not in params       # one list of study seeds, top-level
     assert len(metacog_models(params)) == len(m["variants"]) * len(params["seeds"])
-    assert len(params["seeds"]) >= (2 if profile == "tiny" else 3)
+    # tiny: >= 5 whole replications (seed-level intervals at n - 1 df); paper: its 3; preflight: 2 of them
+    assert len(params["seeds"]) >= {"tiny": 5, "preflight": 2}.get(profile, 3)
     assert len(params["ab"]["seeds"]) >= 3
 
 
