@@ -274,8 +274,12 @@ def test_ctrl_c_during_a_stage_write_exits_130_and_keeps_the_previous_output(tmp
     (tmp_path / "models" / "m").mkdir(parents=True)
     (tmp_path / "models" / "m" / "model.safetensors").write_bytes(b"previous weights")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # A terminal's Ctrl-C reaches a foreground job whose SIGINT is not ignored; a job started in the
+    # background of a non-interactive shell (`cmd &`, as CI runners may start it) inherits SIG_IGN,
+    # and Python then never raises KeyboardInterrupt. Give the stage the terminal's disposition.
     proc = subprocess.Popen([sys.executable, "-c", STAGE_WRITING], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline() == "writing\n"
         proc.send_signal(signal.SIGINT)                                      # what Ctrl-C sends
