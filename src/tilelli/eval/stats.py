@@ -363,11 +363,10 @@ def pooled(a: list[Draws], b: list[Draws] | None = None, ci: float = 0.95, seed:
         x, y = a[0], (b[0] if b is not None else None)
         est = x.auroc - (y.auroc if y else 0.0)
         prompt = x.boot - (y.boot if y else 0.0)
-        devs = [d.dev for d in (x, y) if d is not None and d.dev is not None]
-        dev = None if not devs else (x.dev if x.dev is not None else 0.0) - (
-            y.dev if y is not None and y.dev is not None else 0.0)
+        dx, dy = x.dev, (y.dev if y is not None else None)     # seed parts; None for a single model
+        dev = None if dx is None and dy is None else (0.0 if dx is None else dx) - (0.0 if dy is None else dy)
         seeds = max(d.n_seeds for d in members)
-        if dev is not None and seeds > 1 and any(d.n_seeds not in (1, seeds) for d in members):
+        if any(d.n_seeds not in (1, seeds) for d in members):
             raise TilelliError("pooled: both sides must pool the same seeds")
     out = {"estimate": est, "lo": math.nan, "hi": math.nan, "z": math.nan, "p": math.nan, "n_seeds": seeds}
     if math.isnan(est):
