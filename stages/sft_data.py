@@ -5,8 +5,9 @@
 
 Files (rows {"prompt", "response", "kind"}): chat_train, chat_valid, abstain_train,
 abstain_valid, idk_heldout (10), false_inability (20), ood_train. Held-out sets are disjoint
-from training by fact key and every prompt is unique across sets and the probe (checked
-before writing). Offline unless sft.instructions.enabled (Dolly QA pairs, network).
+from training by fact key and every prompt is unique across sets and the probe; no training set
+shares a fact, a sentence or a phrasing with the probe (data/overlap.py; both checked before
+writing). Offline unless sft.instructions.enabled (Dolly QA pairs, network).
 """
 from __future__ import annotations
 

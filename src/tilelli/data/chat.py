@@ -52,7 +52,8 @@ from pathlib import Path
 
 from tilelli import io, paths
 from tilelli.data.facts import QUESTIONS, FactKey, places, qa, split_plan, templates
-from tilelli.data.prompts import (HEDGES, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, build_probe, false_premise,
+from tilelli.data.overlap import check_no_leak, probe_overlap
+from tilelli.data.prompts import (HEDGES, TRAIN_FALSE_PREMISES, TRAIN_GIBBERISH, false_premise, probe_and_facts,
                                   gibberish_set, hedge, train_topic_questions)
 from tilelli.io import TilelliError
 from tilelli.model.quantities import IGNORE_INDEX  # -100; one definition, shared with the loss
@@ -185,7 +186,8 @@ def build_sft_sets(cfg: dict) -> dict[str, list[dict]]:
     seed, template = cfg.get("seed", 0), cfg["abstain_template"]
     plan = split_plan(seed, cfg.get("n_chat_valid", 100))
     r = random.Random(f"tilelli-sft-{seed}")
-    probe = {row["prompt"] for row in build_probe(seed)}
+    probe_rows, probe_facts = probe_and_facts(seed)
+    probe = {row["prompt"] for row in probe_rows}
     sets = {"chat_train": _chat_rows(r, plan.chat_train, cfg["n_chat_train"]),
             "chat_valid": _chat_rows(r, plan.chat_valid, cfg.get("n_chat_valid", 100))}
     pl = list(places())
@@ -209,6 +211,7 @@ def build_sft_sets(cfg: dict) -> dict[str, list[dict]]:
         reserved = probe | {row["prompt"] for s in sets.values() for row in s}
         sets["chat_train"] += instruction_rows(cfg["instructions"], reserved)
     check_disjoint(sets, probe)
+    check_no_leak(probe_overlap(probe_rows, probe_facts, sets))
     return sets
 
 

@@ -32,6 +32,13 @@ Allocation (sft.seed shuffles; counts are fixed so the probe never moves with SF
   used, each set on distinct places). neo_false_inability and false_inability used to come
   from the lesser-known half (Tuvalu, Niue); then they differed from in_domain in obscurity as
   well as in the hedge, and a detector could score obscurity. Now only the hedge differs.
+- probe factual_misleading: 30 further keys of the better-known half, 10 per easy family, on
+  places that in_domain does not ask about: the fact a misleading question asks is held out like
+  in_domain's (before, it drew from every place >= 5M people: 15 of its 30 asked facts were
+  chat-SFT targets and 5 of its places were in_domain's).
+- long_filler: N_LONG_FILLER (30) easy keys of any popularity, on places long_input does not ask
+  about: the true facts long_input's chatter states (prompts.FILLER_STATEMENTS phrasings), so no
+  SFT set holds them (before: 43 verbatim chat-SFT answer sentences).
 - chat_valid: n_chat_valid further keys (any family); chat_train: every remaining key;
 - fictional places: 10 for idk_heldout, 20 for abstain_valid, the rest for abstain_train.
 """
@@ -331,6 +338,7 @@ PROBE_PER_REGIME = 30
 N_FALSE_INABILITY = 20
 N_IDK_HELDOUT = 10
 N_FICTIONAL_VALID = 20
+N_LONG_FILLER = 30
 
 
 @dataclass
@@ -340,6 +348,8 @@ class SplitPlan:
     long_input: list[FactKey] = field(default_factory=list)
     neo_false_inability: list[FactKey] = field(default_factory=list)
     false_inability: list[FactKey] = field(default_factory=list)
+    factual_misleading: list[FactKey] = field(default_factory=list)
+    long_filler: list[FactKey] = field(default_factory=list)
     chat_valid: list[FactKey] = field(default_factory=list)
     chat_train: list[FactKey] = field(default_factory=list)
     fictional_train: list[tuple[str, str]] = field(default_factory=list)
@@ -348,12 +358,13 @@ class SplitPlan:
 
     def held_out_keys(self) -> set[FactKey]:
         return set(self.in_domain + self.ood_style + self.long_input + self.neo_false_inability
-                   + self.false_inability + self.chat_valid)
+                   + self.false_inability + self.factual_misleading + self.long_filler + self.chat_valid)
 
 
-def _take_balanced(pools: dict[str, list[FactKey]], n: int, used: set[FactKey]) -> list[FactKey]:
-    """n keys, round-robin over families, each place used at most once within the set."""
-    out, places = [], set()
+def _take_balanced(pools: dict[str, list[FactKey]], n: int, used: set[FactKey],
+                   avoid: frozenset[str] = frozenset()) -> list[FactKey]:
+    """n keys, round-robin over families, each place used at most once within the set, none in `avoid`."""
+    out, places = [], set(avoid)
     fams = list(pools)
     while len(out) < n:
         progressed = False
@@ -387,6 +398,12 @@ def split_plan(seed: int = 0, n_chat_valid: int = 100) -> SplitPlan:
     plan.long_input = _take_balanced(known, PROBE_PER_REGIME, used)
     plan.neo_false_inability = _take_balanced(known, PROBE_PER_REGIME, used)
     plan.false_inability = _take_balanced(known, N_FALSE_INABILITY, used)
+    plan.factual_misleading = _take_balanced(known, PROBE_PER_REGIME, used,
+                                             frozenset(k.place for k in plan.in_domain))
+    easy = {f: [k for k in keys if k.family == f and k not in used] for f in EASY_FAMILIES}
+    for pool in easy.values():
+        r.shuffle(pool)
+    plan.long_filler = _take_balanced(easy, N_LONG_FILLER, used, frozenset(k.place for k in plan.long_input))
     rest = [k for k in keys if k not in used]
     r.shuffle(rest)
     plan.chat_valid, plan.chat_train = rest[:n_chat_valid], rest[n_chat_valid:]
