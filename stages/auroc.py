@@ -18,7 +18,7 @@ Writes
                                                 abstain_flags_in_domain: {rate, lo, hi, hits, n, n_seeds, per_seed, threshold},
                                                 wins, wins_holm, router_family (seed-pooled tests)}},
                              summary: {contrasts: {<name>: {...}}, best_variant: {...},
-                                       familiarity: {baseline: {name, cross, regimes, best_per_regime},
+                                       familiarity: {baseline: {name, chosen_by, cross, regimes, best_per_regime},
                                                      alpha, controls: {<head>: {delta, lo, hi, p, p_holm, ...}}},
                                        abstain_vs_answer: {question, references, baselines: {<control>: {auroc, lo, hi, ...}},
                                                            <head>: {group, signal, auroc: {auroc, lo, hi, ...},
@@ -98,7 +98,8 @@ def main(params: dict) -> None:
             f"max_softmax_mean {v['max_softmax_mean']['cross']['auroc']}, surface {v['surface']['cross']['auroc']}")
     bv = metrics["summary"]["best_variant"]
     fam = metrics["summary"]["familiarity"]
-    log(f"[auroc] strongest prompt-only baseline: {fam['baseline']['name']} (cross {fam['baseline']['cross']}); "
+    log(f"[auroc] familiarity baseline (fixed in advance): {fam['baseline']['name']} "
+        f"(cross, every prompt-only baseline: {fam['baseline']['cross']}); "
         + ", ".join(f"{k} minus it {c['delta']}" for k, c in fam["controls"].items()))
     log(f"[auroc] best abstain head: {bv['best']} (at ceiling: {bv['ceiling']}); "
         f"{time.perf_counter() - t0:.1f} s in all")

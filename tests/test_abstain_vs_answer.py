@@ -89,9 +89,10 @@ def test_a_head_that_flags_exactly_the_abstain_prompts_scores_1_while_its_cross_
 
 
 def test_a_length_only_head_is_matched_by_byte_length():
+    """As designed, the abstain prompts are the short ones: a head that reads shortness alone."""
     groups = _groups()
-    controls = synthetic_controls(effects={"byte_length": {r: 3.0 for r in ABSTAIN_REGIMES}})
-    metrics, _ = _report(groups, controls, head=lambda r, rng: r["byte_length"] + rng.normal(0, 0.05))
+    controls = synthetic_controls(effects={"byte_length": {r: -3.0 for r in ABSTAIN_REGIMES}})
+    metrics, _ = _report(groups, controls, head=lambda r, rng: -r["byte_length"] + rng.normal(0, 0.05))
     v7 = metrics["summary"]["abstain_vs_answer"]["v7"]
     assert v7["auroc"]["auroc"] > 0.9                       # looks like a good head...
     d = v7["vs"]["byte_length"]
@@ -200,11 +201,33 @@ def test_claims_can_name_the_functions_that_write_these_keys():
         assert computes(fn, *_read_key(claim)), metric
 
 
-def test_a_control_that_points_the_other_way_on_this_question_is_reversed():
+def test_the_orientation_on_this_question_is_fixed_from_the_design_not_chosen_on_the_probe():
+    """byte_length enters reversed (the answerable set holds long_input: shorter = should abstain)
+    whatever the probe says, even where length in its published direction scores above 0.5; nn_char4
+    keeps its published sign even where its AUROC on this question is below 0.5."""
+    from tilelli.eval.regimes import ABSTAIN_ORIENTATION
+    assert ABSTAIN_ORIENTATION == {"byte_length": -1}
+    controls = synthetic_controls(effects={"byte_length": {r: 2.0 for r in ABSTAIN_REGIMES},
+                                           "nn_char4": {r: -2.0 for r in ABSTAIN_REGIMES}})
+    metrics, _ = _report(_groups(), controls)
+    av = metrics["summary"]["abstain_vs_answer"]
+    published = metrics["metacog/v7-s0"][ABSTAIN]         # the per-signal table keeps the published signs
+    base = av["baselines"]
+    assert {b: c["orientation"] for b, c in base.items()} == {"byte_length": -1, "nn_char4": 1, "surface": 1,
+                                                              "ngram_lr": 1}
+    assert published["byte_length"]["auroc"] > 0.5 and base["byte_length"]["auroc"] < 0.5
+    assert base["byte_length"]["auroc"] == pytest.approx(1 - published["byte_length"]["auroc"])
+    assert base["nn_char4"]["auroc"] < 0.5
+    assert base["nn_char4"]["auroc"] == pytest.approx(published["nn_char4"]["auroc"])
+    v7 = av["v7"]
+    assert v7["vs"]["nn_char4"]["delta"] == pytest.approx(v7["auroc"]["auroc"] - base["nn_char4"]["auroc"])
+
+
+def test_reversing_a_control_is_draws_on_the_negated_scores():
     """Byte length is oriented 'longer = more OOD' for the published question; on abstain-vs-answer
-    a set whose answerable prompts are the long ones makes it predict abstention by shortness. The
-    head is then held against length reversed (AUROC 1 - a), never against a control that is wrong
-    by construction; reversing is exactly `draws` on the negated scores."""
+    the answerable prompts are the long ones by design, so it predicts abstention by shortness. The
+    head is held against length reversed (AUROC 1 - a), never against a control that is wrong by
+    construction; reversing is exactly `draws` on the negated scores."""
     from tilelli.eval import stats
     y = np.r_[np.ones(30, int), np.zeros(30, int)]
     s = np.random.default_rng(3).normal(size=60) - y

@@ -1,16 +1,17 @@
 """Distance-to-training baselines (nn_char4, ngram_lr): training prompts only, exact familiarity,
-a deterministic fit; the strongest baseline and the Holm-stepped familiarity controls of the report."""
+a deterministic fit; the fixed baseline and the Holm-stepped familiarity controls of the report."""
 import random
 
 import numpy as np
 import pytest
 
-from _eval_rows import synthetic_controls, synthetic_rows
+from _eval_rows import synthetic_controls, synthetic_rows, with_controls
 from tilelli.data.prompts import build_probe
 from tilelli.eval import controls as fam
-from tilelli.eval.auroc_report import ReportConfig, build_report, merge_controls
+from tilelli.eval.auroc_report import ReportConfig, build_report, familiarity_baseline, merge_controls, score
 from tilelli.eval.claims import NOT_REPRODUCED, REPRODUCED, MetricStore, evaluate, load_claims
-from tilelli.eval.regimes import CONTROLS, OOD_REGIMES, ORIENTATION, PROMPT_BASELINES
+from tilelli.eval.regimes import (CONTROLS, FAMILIARITY_BASELINE, OOD_REGIMES, ORIENTATION, PROMPT_BASELINES,
+                                  V4_FAMILIARITY_SIGNAL)
 from tilelli.eval.stats import auroc
 from tilelli.io import TilelliError, write_json
 
@@ -80,17 +81,40 @@ def _rows_with(controls_effects, head_effects, models=("v4", "v7")):
             for i, m in enumerate(models)}
 
 
-def test_the_strongest_baseline_is_the_best_pooled_one():
+def test_the_familiarity_baseline_is_fixed_in_advance_whichever_scores_best_on_the_probe():
+    """nn_char4, never the maximum on the probe: even where surface or ngram_lr has the highest
+    pooled cross AUROC, the heads are held against nn_char4; every baseline's AUROC stays reported."""
+    assert FAMILIARITY_BASELINE == "nn_char4"
     pooled = {k: 1.5 for k in OOD_REGIMES}
     for strong in PROMPT_BASELINES:
         effects = {strong: pooled, **{b: {"gibberish": 6.0} for b in PROMPT_BASELINES if b != strong}}
         m, _ = build_report(_rows_with(effects, {}), FAST, heads={"v7": "v7"})
         sb = m["summary"]["familiarity"]["baseline"]
-        assert sb["name"] == strong and sb["cross"][strong] == max(sb["cross"].values())
-        assert sb["regimes"]["cross"]["auroc"] == sb["cross"][strong]
+        assert sb["cross"][strong] == max(sb["cross"].values()) and set(sb["cross"]) == set(PROMPT_BASELINES)
+        assert sb["name"] == "nn_char4" and "fixed in advance" in sb["chosen_by"]
+        assert sb["regimes"]["cross"]["auroc"] == sb["cross"]["nn_char4"]
         assert sb["best_per_regime"]["gibberish"]["baseline"] != strong     # another one wins that regime
         assert set(m["summary"]["familiarity"]["controls"]) == {"v7", "v4"}
-        assert m["summary"]["familiarity"]["controls"]["v7"]["baseline"] == strong
+        v7 = m["summary"]["familiarity"]["controls"]["v7"]
+        assert v7["baseline"] == "nn_char4" and v7["auroc_baseline"] == pytest.approx(sb["cross"]["nn_char4"])
+
+
+def test_a_nan_familiarity_baseline_is_an_error():
+    rows = [dict(r, nn_char4=float("nan")) for r in with_controls(synthetic_rows(0))]
+    with pytest.raises(TilelliError, match="fixed baseline nn_char4"):
+        familiarity_baseline(score(rows, FAST), FAST)
+
+
+def test_v4_is_held_against_the_baseline_with_max_softmax_mean_even_where_another_signal_scores_higher():
+    assert V4_FAMILIARITY_SIGNAL == "max_softmax_mean"
+    rows = _rows_with({"nn_char4": {k: 1.0 for k in OOD_REGIMES}},
+                      {"v4": {"energy": {k: 3.0 for k in OOD_REGIMES}, "max_softmax_mean": {"gibberish": 0.5}}})
+    m, _ = build_report(rows, FAST, heads={"v7": "v7"})
+    v4 = m["groups"]["v4"]
+    assert v4["energy"]["cross"]["auroc"] > v4["max_softmax_mean"]["cross"]["auroc"] + 0.2   # energy is v4's best
+    c = m["summary"]["familiarity"]["controls"]["v4"]
+    assert (c["group"], c["signal"]) == ("v4", "max_softmax_mean")
+    assert c["auroc_head"] == pytest.approx(v4["max_softmax_mean"]["cross"]["auroc"])
 
 
 def _control_verdict(tmp_path, metrics, cid):

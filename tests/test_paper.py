@@ -61,8 +61,9 @@ def test_outline_renders_measured_numbers_and_the_verdict_table(metrics_dir):
     assert "Still improving over the last quarter" in text and "lite: 0.002 from step" in text
     # the headline: the fixture's converged arms differ (Welch p = 0.0213), contradicting N2, said plainly
     assert "paper: 14 reproduced, 1 not reproduced, 1 inconclusive of 16 published claims" in text
-    # the familiarity controls: the strongest baseline named, every head against it, the plain sentence
-    assert "Strongest prompt-only baseline: **nn_char4**" in text and "| splice | " in text
+    # the familiarity controls: the fixed baseline named, every head against it, the plain sentence
+    assert "Familiarity baseline: **nn_char4**, fixed in advance" in text and "| splice | " in text
+    assert "nn_char4 (fixed in advance)" in text and "strongest" not in text.lower()
     assert "3 of 5 heads separate in-domain from pooled OOD better than `nn_char4` (v7, v8b, best_variant)" in text
     assert "2 do worse (v4, splice)" in text
     assert all(f"| {c} |" in text for c in ("nn_char4", "ngram_lr", "surface", "byte_length"))

@@ -58,20 +58,21 @@ other ranked variant, and "ceiling" says every ranked variant's CI lies above `c
 no ranking is possible. Every quantity is computed from stats.Draws scored once per (model, signal,
 contrast): ~20 models x 11 signals x 7 contrasts x 2,000 resamples take seconds.
 
-Familiarity controls (summary.familiarity): the strongest prompt-only baseline (regimes.
-PROMPT_BASELINES: surface, nn_char4, ngram_lr) is the one with the highest pooled cross AUROC on
-the probe; choosing the maximum on the same prompts favours the baseline, i.e. it is conservative
-for the heads, which is what a control wants. Each head (the main variant, the weight-0 variant,
-the best variant, v4's best signal, the splice; abstain_p except for v4) is compared with it on
-the same prompts: seed-pooled paired difference, its p (the inversion of the same corrected
-interval: p <= alpha exactly when the CI at 1 - alpha excludes 0), Holm across the distinct
-comparisons. v4's signal is chosen as its best on the probe, which favours v4, while the baseline
-is chosen as the strongest, which favours the baseline: neither verdict is a fortiori. The decision
-CI follows Holm's step-down: ordered by p, the j-th (from
-0) gets the paired bootstrap CI at level 1 - alpha / (m - j) until the first CI that includes 0;
-that one and every later one get that step's level. A CI excluding 0 is then a rejection of a
-procedure that controls the familywise error at alpha (the first true null in any order is tested
-at level <= alpha / m0, every later one at most at that level).
+Familiarity controls (summary.familiarity): the baseline is regimes.FAMILIARITY_BASELINE (nn_char4,
+the measure of "have I seen this phrasing?"), fixed in advance, not chosen on the probe; the other
+prompt-only baselines (regimes.PROMPT_BASELINES: surface, ngram_lr) are reported beside it,
+descriptive only. Each head is compared with it on the same prompts: seed-pooled paired difference,
+its p (the inversion of the same corrected interval: p <= alpha exactly when the CI at 1 - alpha
+excludes 0), Holm across the distinct comparisons. The heads are fixed in advance too (abstain_p of
+the main and the weight-0 variants and of the splice, v4's regimes.V4_FAMILIARITY_SIGNAL,
+max_softmax_mean), except "best_variant": the ranked group with the highest pooled cross abstain_p,
+chosen on the probe, which favours the head. So for best_variant a DOES NOT HOLD is a fortiori
+(even the head the probe favours does not beat the baseline) and a HOLDS is not; every other
+verdict is as strong as its CI says. The decision CI follows Holm's step-down: ordered by p, the
+j-th (from 0) gets the paired bootstrap CI at level 1 - alpha / (m - j) until the first CI that
+includes 0; that one and every later one get that step's level. A CI excluding 0 is then a
+rejection of a procedure that controls the familywise error at alpha (the first true null in any
+order is tested at level <= alpha / m0, every later one at most at that level).
 
 Tables
 ------
@@ -108,9 +109,10 @@ import numpy as np
 from tilelli.io import TilelliError
 from tilelli.paths import AUROC
 from tilelli.eval import pyplot, save_png, stats
-from tilelli.eval.regimes import (ABSTAIN, BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS, HARD_REGIMES,
-                                  IN_DOMAIN, N1_REFERENCE, OOD_REGIMES, PROMPT_BASELINES, REPORTED,
-                                  ROUTER_FAMILY, SIGNALS, SURFACE, contrast_rows, nan_to_none, oriented)
+from tilelli.eval.regimes import (ABSTAIN, ABSTAIN_ORIENTATION, BASELINES, CANDIDATES, CONTRASTS, CONTROLS, CROSS,
+                                  FAMILIARITY_BASELINE, HARD_REGIMES, IN_DOMAIN, N1_REFERENCE, OOD_REGIMES,
+                                  PROMPT_BASELINES, REPORTED, ROUTER_FAMILY, SIGNALS, SURFACE,
+                                  V4_FAMILIARITY_SIGNAL, contrast_rows, nan_to_none, oriented)
 
 
 # ---- Report --------------------------------------------------------------------------------------
@@ -404,44 +406,45 @@ def best_variant(group_metrics: dict, scored: dict, groups: dict[str, list[str]]
 
 
 # ---------------------------------------------------------------------------------------------
-# Familiarity controls: every head against the strongest prompt-only baseline
+# Familiarity controls: every head against the fixed prompt-only baseline (FAMILIARITY_BASELINE)
 # ---------------------------------------------------------------------------------------------
 def _cell(d: stats.Draws, cfg: ReportConfig) -> dict:
     lo, hi = stats.interval(d, cfg.ci)
     return {"auroc": d.auroc, "lo": lo, "hi": hi}
 
 
-def strongest_baseline(scored_one: dict[str, dict[str, stats.Draws]], cfg: ReportConfig) -> dict:
-    """The prompt-only baseline with the highest pooled cross AUROC (ties -> PROMPT_BASELINES order).
+def familiarity_baseline(scored_one: dict[str, dict[str, stats.Draws]], cfg: ReportConfig) -> dict:
+    """The familiarity controls' reference: FAMILIARITY_BASELINE, fixed in advance (regimes).
 
-    {name, chosen_by, cross: {baseline: AUROC}, regimes: {contrast: {auroc, lo, hi}} of the chosen
+    {name, chosen_by, cross: {baseline: AUROC}, regimes: {contrast: {auroc, lo, hi}} of the fixed
     one, best_per_regime: {regime: {baseline, auroc, lo, hi}} (the best baseline of each regime)}.
-    Prompt-only, so any one model's scored rows give it.
+    `cross` and best_per_regime are every PROMPT_BASELINE's, descriptive only: nothing is chosen on
+    them. Prompt-only, so any one model's scored rows give it. A NaN cross AUROC -> TilelliError.
     """
+    name = FAMILIARITY_BASELINE
     cross = {b: scored_one[CROSS][b].auroc for b in PROMPT_BASELINES}
-    finite = [b for b in PROMPT_BASELINES if not math.isnan(cross[b])]
-    name = max(finite, key=lambda b: cross[b]) if finite else None
+    if math.isnan(cross[name]):
+        raise TilelliError(f"familiarity controls: the fixed baseline {name} has no cross AUROC (NaN control values?)")
     best_per_regime = {}
     for k in OOD_REGIMES:
         by_b = {b: scored_one[k][b] for b in PROMPT_BASELINES if not math.isnan(scored_one[k][b].auroc)}
         if by_b:
             b = max(by_b, key=lambda x: by_b[x].auroc)
             best_per_regime[k] = {"baseline": b, **_cell(by_b[b], cfg)}
-    return {"name": name, "chosen_by": "highest pooled cross AUROC on the probe (conservative for the heads)",
-            "cross": cross, "regimes": {k: _cell(scored_one[k][name], cfg) for k in CONTRASTS} if name else None,
+    return {"name": name, "chosen_by": "fixed in advance (regimes.FAMILIARITY_BASELINE), not chosen on the probe",
+            "cross": cross, "regimes": {k: _cell(scored_one[k][name], cfg) for k in CONTRASTS},
             "best_per_regime": best_per_regime}
 
 
 def familiarity_heads(heads: dict[str, str], group_metrics: dict, best: str | None) -> dict[str, tuple[str, str]]:
-    """{label: (group, signal)}: the given abstain heads, the best variant, v4's best signal, the splice."""
+    """{label: (group, signal)}: abstain_p of the given heads, of the best variant and of the splice,
+    and v4's V4_FAMILIARITY_SIGNAL (max_softmax_mean). All fixed in advance but the best variant
+    (chosen on the probe: a DOES NOT HOLD of it is a fortiori, a HOLDS is not)."""
     out = {label: (g, "abstain_p") for label, g in heads.items() if g in group_metrics}
     if best:
         out["best_variant"] = (best, "abstain_p")
     if "v4" in group_metrics:
-        aucs = {s: group_metrics["v4"][s][CROSS]["auroc"] for s in SIGNALS}
-        finite = [s for s in SIGNALS if not math.isnan(aucs[s])]
-        if finite:
-            out["v4"] = ("v4", max(finite, key=lambda s: aucs[s]))
+        out["v4"] = ("v4", V4_FAMILIARITY_SIGNAL)
     if "splice" in group_metrics:
         out["splice"] = ("splice", "abstain_p")
     return out
@@ -518,16 +521,16 @@ def abstain_vs_answer(heads: dict[str, tuple[str, str]], scored: dict, groups: d
     unadjusted. The reading uses the fixed ABSTAIN_REFERENCES (byte_length and nn_char4), never the
     maximum over the controls; every control is reported beside them.
 
-    Each control enters in its better direction on this question (`orientation` -1: reversed,
-    stats.reversed_draws). Their fixed signs were set for the published question ("longer / less
-    familiar = more OOD"); on should-abstain vs should-answer the answerable set holds the longest
-    prompts, so byte length points the other way, and a head held against a control reversed by
-    construction would "beat" a baseline that predicts abstention well. Choosing the direction on
-    the probe favours the control: conservative for a head that beats it.
+    Each control enters with its sign of regimes.ABSTAIN_ORIENTATION (`orientation` -1: reversed,
+    stats.reversed_draws; +1, the published sign, for every control it does not name), fixed from
+    the design, never chosen on the probe. The published signs were set for the other question
+    ("longer / less familiar = more OOD"); on should-abstain vs should-answer the answerable set
+    holds long_input, the longest prompts by construction, and the abstain regimes are short
+    questions, so byte length enters reversed (shorter = should abstain): a head held against
+    length in a direction wrong by construction would "beat" a control that predicts abstention well.
     """
     order = tuple(dict.fromkeys(ABSTAIN_REFERENCES + CONTROLS))
-    first = next(iter(scored.values()))  # prompt-only: any model's draws
-    sign = {b: 1 if not first[ABSTAIN][b].auroc < 0.5 else -1 for b in order}
+    sign = {b: ABSTAIN_ORIENTATION.get(b, +1) for b in order}
 
     def control(m: str, b: str) -> stats.Draws:
         d = scored[m][ABSTAIN][b]
@@ -558,11 +561,11 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
 
     metrics = {<model>: model_report metrics, groups: {<group>: {members, ...group_report, ...pooled_tests}},
                summary: {contrasts: {name: group_contrast}, best_variant: best_variant or None,
-                         familiarity: {baseline: strongest_baseline, alpha, controls: familiarity_controls},
+                         familiarity: {baseline: familiarity_baseline, alpha, controls: familiarity_controls},
                          abstain_vs_answer: abstain_vs_answer of abstain_heads}}
     `groups` defaults to each model alone; `ranked` (the variants compared for the best abstain
     head) and `reference` (the weight-0 variant) name groups; `heads` ({label: group}) the abstain
-    heads held against the strongest baseline (and, on abstain_vs_answer, against the controls)
+    heads held against the fixed familiarity baseline (and, on abstain_vs_answer, against the controls)
     besides the best variant, v4 and the splice.
     """
     groups = groups or {m: [m] for m in rows_by_model}
@@ -583,12 +586,12 @@ def build_report(rows_by_model: dict[str, list[dict]], cfg: ReportConfig, contra
         "best_variant": best_variant(metrics["groups"], scored, groups, list(ranked), reference, cfg)
         if ranked else None,
     }
-    strongest = strongest_baseline(next(iter(scored.values())), cfg)
+    baseline = familiarity_baseline(next(iter(scored.values())), cfg)
     best = (metrics["summary"]["best_variant"] or {}).get("best")
     compared_heads = familiarity_heads(dict(heads or {}), metrics["groups"], best)
     metrics["summary"]["familiarity"] = {
-        "baseline": strongest, "alpha": cfg.alpha,
-        "controls": familiarity_controls(compared_heads, scored, groups, strongest["name"], cfg)}
+        "baseline": baseline, "alpha": cfg.alpha,
+        "controls": familiarity_controls(compared_heads, scored, groups, baseline["name"], cfg)}
     metrics["summary"]["abstain_vs_answer"] = abstain_vs_answer(abstain_heads(dict(heads or {}), groups, best),
                                                                 scored, groups, cfg)
     return nan_to_none(metrics), nan_to_none(tests)
@@ -821,7 +824,7 @@ def _controls_section(metrics: dict, models: list[str]) -> list[str]:
 
 
 def familiarity_section(fam: dict | None) -> str:
-    """The strongest prompt-only baseline and every head against it (summary.familiarity), as markdown."""
+    """The fixed familiarity baseline and every head against it (summary.familiarity), as markdown."""
     if not fam or not fam.get("baseline") or not fam["baseline"].get("name"):
         return f"_No familiarity controls in {AUROC}._\n"
     base, controls = fam["baseline"], fam.get("controls") or {}
@@ -833,13 +836,15 @@ def familiarity_section(fam: dict | None) -> str:
             for label, c in controls.items()]
     best_per_regime = base.get("best_per_regime") or {}
     per_regime = md_table(["", *CONTRASTS],
-                          [[f"{base['name']} (strongest pooled)", *[auroc_cell((base.get("regimes") or {}).get(k))
+                          [[f"{base['name']} (fixed in advance)", *[auroc_cell((base.get("regimes") or {}).get(k))
                                                                   for k in CONTRASTS]],
                            ["best baseline of the regime", *[
                                f"{c['baseline']} {auroc_cell(c)}" if (c := best_per_regime.get(k)) else "-"
                                for k in CONTRASTS]]])
-    return (f"Strongest prompt-only baseline: **{base['name']}** (pooled cross AUROC: {cross}); chosen as the "
-            "maximum on the probe itself, which favours the baseline: conservative for the heads.\n\n"
+    return (f"Familiarity baseline: **{base['name']}**, fixed in advance (distance to the chat training prompts: "
+            "\"have I seen this phrasing?\"), not chosen on the probe; pooled cross AUROC of every prompt-only "
+            f"baseline, for reference: {cross}. Every head is fixed in advance but best_variant, the ranked "
+            "variant the probe favours: for it a CI below 0 is a fortiori, a CI above 0 is not.\n\n"
             + per_regime
             + "\nEach head minus that baseline (cross, seeds pooled, paired over the same prompts). The CI is "
               "at the level of its Holm step (ordered by p, alpha "
@@ -868,8 +873,9 @@ def abstain_section(av: dict | None) -> str:
             "on, negative = every prompt expected to be answered (in_domain and the answerable OOD regimes "
             f"alike); the published cross AUROC answers another question, {CROSS_QUESTION}. "
             f"Prompt-only controls on this question: {base or 'n/a'}. Each head is held against the fixed "
-            f"references {', '.join(refs)} (chosen in advance, no maximum over the controls; each control in its "
-            "better direction on this question, which favours the control): delta = head minus "
+            f"references {', '.join(refs)} (chosen in advance, no maximum over the controls; each control with "
+            "its sign fixed from the design, byte length reversed: the answerable set holds long_input, the "
+            "longest prompts by construction, so shorter = should abstain): delta = head minus "
             "reference, seeds pooled and paired over the same prompts, unadjusted p.\n\n"
             + md_table(["head", "group, signal", "AUROC [CI]"] + [f"minus {b} [CI]" for b in refs], rows))
 
@@ -922,7 +928,8 @@ def summary_page(metrics: dict, behaviour: dict, models: list[str]) -> str:
                          str(metrics[m]["router_family"]["proven"])] for m in models])]
     out += _groups_section(metrics["groups"])
     out += _best_variant_section(metrics["summary"]["best_variant"])
-    out += ["\n## Familiarity controls: every head against the strongest distance-to-training baseline\n",
+    out += [f"\n## Familiarity controls: every head against the distance-to-training baseline {FAMILIARITY_BASELINE} "
+            "(fixed in advance)\n",
             familiarity_section(metrics["summary"].get("familiarity"))]
     out += ["\n## Should the model abstain? (abstain-vs-answer AUROC, beyond the paper)\n",
             abstain_section(metrics["summary"].get("abstain_vs_answer"))]

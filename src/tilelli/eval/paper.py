@@ -115,7 +115,7 @@ def controls_table(auroc: dict, params: dict) -> str:
 
 
 def familiarity_verdict(auroc: dict) -> str:
-    """One sentence: how many heads beat the strongest baseline after Holm, how many fall below it."""
+    """One sentence: how many heads beat the fixed familiarity baseline after Holm, how many fall below it."""
     controls = _get(auroc, "summary", "familiarity", "controls") or {}
     name = _get(auroc, "summary", "familiarity", "baseline", "name")
     if not controls or not name:

@@ -26,9 +26,10 @@ the distance-to-training baselines of eval/controls.py: `nn_char4` (1 - nearest-
 character-4-gram cosine to the chat training prompts) and `ngram_lr` (a logistic regression on
 hashed character n-grams fitted on the training prompts). All are prompt-only (identical for
 every model) and oriented +1 (higher = more OOD). They are reported like signals, but are neither
-baselines nor candidates of the win rule. PROMPT_BASELINES are the ones a head must beat: the
-report picks the strongest of them (highest pooled cross AUROC on the probe) as the reference of
-the familiarity controls; `surface` stays the per-signal reference of the vs_surface tables.
+baselines nor candidates of the win rule. PROMPT_BASELINES are the ones a head must beat; the
+reference of the familiarity controls is FAMILIARITY_BASELINE (nn_char4), fixed here before any
+model meets the probe (nothing is chosen on the probe: the others' AUROCs are reported beside it,
+descriptive only); `surface` stays the per-signal reference of the vs_surface tables.
 
 The 210 prompts are 7 regimes x 30 (tilelli.data.prompts.REGIMES, the one definition).
 `in_domain` is the reference class, so a signal is compared on 7 contrasts: in_domain vs each of
@@ -47,7 +48,10 @@ Which question each contrast answers:
                                   whose `expected` is "answer" (y = 0, in_domain included). This is
                                   what the study's heads are trained to flag.
 
-Orientation is the same for both questions (higher = more OOD = should abstain).
+Orientation is the same for both questions (higher = more OOD = should abstain), with one
+exception fixed from the design: ABSTAIN_ORIENTATION reverses byte_length where the report holds a
+head against the controls on ABSTAIN (the answerable set holds long_input, the longest prompts by
+construction, and the abstain regimes are short questions: shorter = should abstain).
 
 Labels
 ------
@@ -114,6 +118,11 @@ SURFACE = "surface"
 CONTROLS = (SURFACE, "byte_length", "nn_char4", "ngram_lr")  # prompt-only, merged into every model's rows by id
 # The prompt-only baselines a head is held against (byte_length is one of surface's features).
 PROMPT_BASELINES = (SURFACE, "nn_char4", "ngram_lr")
+# The familiarity controls' reference, fixed in advance (never the maximum on the probe): nn_char4,
+# nearest-neighbour character-4-gram similarity to the chat training prompts, is by the design the
+# measure of "have I seen this phrasing?", the confound these controls exist for. Fixed before any
+# model meets the probe; the other PROMPT_BASELINES are reported beside it, descriptive only.
+FAMILIARITY_BASELINE = "nn_char4"
 
 # +1: higher raw value = more OOD; -1: higher raw value = more in-domain (confidence).
 ORIENTATION = {
@@ -137,6 +146,15 @@ ROUTER_FAMILY = ("router_conf", "router_entropy_var")
 # The router family is "proven" only with a win in at least one of these (pre-registered).
 HARD_REGIMES = ("gibberish", "factual_misleading", "neo_false_inability")
 N1_REFERENCE = "max_softmax_mean"  # the published N1 compares the router family against this
+# v4's signal in the familiarity controls, fixed in advance (never its best on the probe): the
+# published baseline signal, the paper's "one working slice" of the never-trained base.
+V4_FAMILIARITY_SIGNAL = "max_softmax_mean"
+# Each control's sign on ABSTAIN (summary.abstain_vs_answer), fixed from the design before any run;
+# a control not named keeps its published sign (+1). On should-abstain vs should-answer the
+# answerable set holds long_input, the longest prompts by construction, while the abstain regimes
+# (gibberish, ood_topic, factual_misleading) are short questions: shorter = should abstain is known
+# in advance, so byte length enters reversed. The per-signal abstain_vs_answer tables keep ORIENTATION.
+ABSTAIN_ORIENTATION = {"byte_length": -1}
 
 
 def oriented(rows: list[dict], signal: str) -> np.ndarray:
