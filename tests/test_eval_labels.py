@@ -28,6 +28,15 @@ def test_loop_threshold_is_five_repeats():
     assert not is_loop(b"")
 
 
+def test_white_space_alone_is_no_loop():
+    """Blank lines after a finished turn are padding, not collapse (the old rule counted them)."""
+    assert not is_loop(b"\n\n\n\n\n\n\n\n") and not is_loop(b"          ")
+    g = b" I don't know.\n\n\n\n\n\n\n\n\n\n\n\n"
+    assert label_generation(g, "I don't know.") == "refusal" and not is_collapsed(g)
+    assert is_collapsed(b" Angola.\n\nAngola.\n\nAngola.\n\nAngola.\n\nAngola.\n")  # words repeat: collapse
+    assert is_loop(b" L L L L L L")  # a trigram with one non-space byte still counts
+
+
 def test_template_detection_is_case_and_apostrophe_insensitive():
     assert contains_template(" i DON\u2019T know", "I don't know.")
     assert not contains_template(" I know.", "I don't know.")
