@@ -39,6 +39,10 @@ Allocation (sft.seed shuffles; counts are fixed so the probe never moves with SF
 - long_filler: N_LONG_FILLER (30) easy keys of any popularity, on places long_input does not ask
   about: the true facts long_input's chatter states (prompts.FILLER_STATEMENTS phrasings), so no
   SFT set holds them (before: 43 verbatim chat-SFT answer sentences).
+- apposition keys: the true fact behind every probe apposition (SplitPlan.apposition): the fact a
+  true apposition states, and the one that refutes a false one ("Mexico, which is in Europe":
+  Mexico's continent). Before, 16 of factual_misleading's 30 refuting facts were chat keys (14 in
+  the sampled chat pairs).
 - chat_valid: n_chat_valid further keys (any family); chat_train: every remaining key;
 - fictional places: 10 for idk_heldout, 20 for abstain_valid, the rest for abstain_train.
 """
@@ -350,15 +354,40 @@ class SplitPlan:
     false_inability: list[FactKey] = field(default_factory=list)
     factual_misleading: list[FactKey] = field(default_factory=list)
     long_filler: list[FactKey] = field(default_factory=list)
+    # probe key -> the family of the apposition its prompt carries (absent: none). True in the
+    # answerable regimes (every second key of a family), false in factual_misleading (every key);
+    # either way the place's true fact of that family is held out (apposition_keys).
+    apposition: dict[FactKey, str] = field(default_factory=dict)
     chat_valid: list[FactKey] = field(default_factory=list)
     chat_train: list[FactKey] = field(default_factory=list)
     fictional_train: list[tuple[str, str]] = field(default_factory=list)
     fictional_valid: list[tuple[str, str]] = field(default_factory=list)
     fictional_idk: list[tuple[str, str]] = field(default_factory=list)
 
+    def apposition_keys(self) -> set[FactKey]:
+        """The true facts of the probe's appositions (a false one is refuted by the true fact)."""
+        return {FactKey(k.place, fam) for k, fam in self.apposition.items()} & set(fact_keys())
+
     def held_out_keys(self) -> set[FactKey]:
         return set(self.in_domain + self.ood_style + self.long_input + self.neo_false_inability
-                   + self.false_inability + self.factual_misleading + self.long_filler + self.chat_valid)
+                   + self.false_inability + self.factual_misleading + self.long_filler + self.chat_valid) \
+            | self.apposition_keys()
+
+
+def _appositions(r: random.Random, keys: list[FactKey], misleading: bool = False) -> dict[FactKey, str]:
+    """{key: apposition family}. Answerable regimes: every second key of a family, a family drawn
+    with `r` among those the place can state truly. factual_misleading: every key, alternating the two
+    other easy families (prompts.FALSE_PREMISES_BY_FAMILY's order)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for k in keys:
+        i = seen[k.family] = seen.get(k.family, -1) + 1
+        others = [f for f in PROBE_APPOSITIONS if f != k.family]
+        if misleading:
+            out[k] = others[i % len(others)]
+        elif i % 2:
+            out[k] = r.choice([f for f in others if f != "language" or place_index()[k.place].languages])
+    return out
 
 
 def _take_balanced(pools: dict[str, list[FactKey]], n: int, used: set[FactKey],
@@ -404,6 +433,10 @@ def split_plan(seed: int = 0, n_chat_valid: int = 100) -> SplitPlan:
     for pool in easy.values():
         r.shuffle(pool)
     plan.long_filler = _take_balanced(easy, N_LONG_FILLER, used, frozenset(k.place for k in plan.long_input))
+    for keys_ in (plan.in_domain, plan.ood_style, plan.long_input, plan.neo_false_inability):
+        plan.apposition.update(_appositions(r, keys_))
+    plan.apposition.update(_appositions(r, plan.factual_misleading, misleading=True))
+    used |= plan.apposition_keys()
     rest = [k for k in keys if k not in used]
     r.shuffle(rest)
     plan.chat_valid, plan.chat_train = rest[:n_chat_valid], rest[n_chat_valid:]

@@ -140,16 +140,14 @@ def style(template: str, question: str) -> str:
     return template.format(q=question, lq=_lower_first(question), low=bare.lower(), UP=bare.upper(), bare=bare)
 
 
-def _probe_questions(r: random.Random, keys: list[FactKey]) -> list[str]:
-    """Held-out phrasings for held-out keys: each family cycles through its PROBE_QUESTIONS, and
-    every second key of a family gets a true apposition of another family (drawn with `r`)."""
+def _probe_questions(keys: list[FactKey], appositions: dict[FactKey, str]) -> list[str]:
+    """Held-out phrasings for held-out keys: each family cycles through its PROBE_QUESTIONS; a key
+    in `appositions` (facts.SplitPlan.apposition) gets a true apposition of that family."""
     seen: dict[str, int] = {}
     out = []
     for k in keys:
         i = seen[k.family] = seen.get(k.family, -1) + 1
-        fams = [f for f in PROBE_APPOSITIONS if f != k.family
-                and (f != "language" or place_index()[k.place].languages)]
-        out.append(probe_question(k, i, r.choice(fams) if i % 2 else None))
+        out.append(probe_question(k, i, appositions.get(k)))
     return out
 
 
@@ -195,21 +193,25 @@ def probe_gibberish(seed: int = 0) -> list[tuple[str, str]]:
     return gibberish_set(f"tilelli-probe-gibberish-{seed}", PROBE_PER_REGIME, PROBE_GIBBERISH)
 
 
-def _false_premises(r: random.Random, keys: list[FactKey]) -> list[str]:
+def _false_premises(r: random.Random, keys: list[FactKey], appositions: dict[FactKey, str]) -> list[str]:
     """A false apposition in a held-out frame for each key: the question asks the key's fact (its
-    family's PROBE_FALSE_PREMISES templates, cycling) and the apposition states another family wrongly."""
+    family's PROBE_QUESTIONS, cycling) and the apposition (facts.SplitPlan.apposition) states another
+    family wrongly, with values drawn by `r`."""
     seen: dict[str, int] = {}
     out, pl = [], list(places())
     for k in keys:
         i = seen[k.family] = seen.get(k.family, -1) + 1
-        ts = FALSE_PREMISES_BY_FAMILY[k.family]
-        out.append(false_premise(r, ts[i % len(ts)], place_index()[k.place], pl))
+        ts = PROBE_QUESTIONS[k.family]
+        template = ts[(i // 2) % len(ts)].replace("{name}", "{name}" + PROBE_APPOSITIONS[appositions[k]]
+                                                  .replace("{", "{wrong_"))
+        out.append(false_premise(r, template, place_index()[k.place], pl))
     return out
 
 
 def probe_and_facts(seed: int = 0) -> tuple[list[dict], dict[str, dict]]:
-    """(probe rows, {id: {"asked": FactKey | None, "filler": [FactKey]}}): the facts each prompt asks
-    and states, recorded as it is built (tests/test_data_overlap.py holds them against every SFT set)."""
+    """(probe rows, {id: {"asked": FactKey | None, "stated": [FactKey]}}): the fact each prompt asks
+    and the true facts behind what it states (its apposition, true or refuted; long_input's filler),
+    recorded as it is built (data/overlap.py holds them against every SFT set)."""
     plan = split_plan(seed)
     r = random.Random(f"tilelli-probe-{seed}")
     by_regime: dict[str, list[str]] = {}
@@ -217,16 +219,16 @@ def probe_and_facts(seed: int = 0) -> tuple[list[dict], dict[str, dict]]:
                                        "factual_misleading": plan.factual_misleading,
                                        "long_input": plan.long_input,
                                        "neo_false_inability": plan.neo_false_inability}
-    by_regime["in_domain"] = _probe_questions(r, plan.in_domain)
+    by_regime["in_domain"] = _probe_questions(plan.in_domain, plan.apposition)
     by_regime["ood_topic"] = list(PROBE_TOPIC_QUESTIONS)
     by_regime["ood_style"] = [style(STYLES[i % len(STYLES)], q)
-                              for i, q in enumerate(_probe_questions(r, plan.ood_style))]
-    by_regime["factual_misleading"] = _false_premises(r, plan.factual_misleading)
+                              for i, q in enumerate(_probe_questions(plan.ood_style, plan.apposition))]
+    by_regime["factual_misleading"] = _false_premises(r, plan.factual_misleading, plan.apposition)
     filler = [(k, filler_statement(k, i)) for i, k in enumerate(plan.long_filler)]
-    longs = [_long(r, q, filler) for q in _probe_questions(r, plan.long_input)]
+    longs = [_long(r, q, filler) for q in _probe_questions(plan.long_input, plan.apposition)]
     by_regime["long_input"] = [text for text, _ in longs]
     by_regime["neo_false_inability"] = [hedge(HEDGES[i % len(HEDGES)], q)
-                                        for i, q in enumerate(_probe_questions(r, plan.neo_false_inability))]
+                                        for i, q in enumerate(_probe_questions(plan.neo_false_inability, plan.apposition))]
     by_regime["gibberish"] = [text for _, text in probe_gibberish(seed)]
     rows, facts = [], {}
     for regime in REGIMES:
@@ -235,8 +237,9 @@ def probe_and_facts(seed: int = 0) -> tuple[list[dict], dict[str, dict]]:
         for i, p in enumerate(prompts):
             rid = f"{regime}-{i:02d}"
             rows.append({"id": rid, "regime": regime, "prompt": p, "expected": EXPECTED[regime]})
-            facts[rid] = {"asked": asked[regime][i] if regime in asked else None,
-                          "filler": longs[i][1] if regime == "long_input" else []}
+            key = asked[regime][i] if regime in asked else None
+            stated = [FactKey(key.place, plan.apposition[key])] if key in plan.apposition else []
+            facts[rid] = {"asked": key, "stated": stated + (longs[i][1] if regime == "long_input" else [])}
     return rows, facts
 
 
@@ -245,7 +248,8 @@ def build_probe(seed: int = 0) -> list[dict]:
 
 
 def probe_facts(seed: int = 0) -> dict[str, dict]:
-    """{probe id: {"asked": the FactKey its question asks or None, "filler": FactKeys its chatter states}}."""
+    """{probe id: {"asked": the FactKey its question asks or None, "stated": the true facts behind its
+    apposition and its filler}} (probe_and_facts)."""
     return probe_and_facts(seed)[1]
 
 
@@ -346,11 +350,9 @@ TRAIN_TOPIC_DOMAINS = {
 # which is in Asia?"), about a family other than the one asked. So a factual_misleading prompt
 # reads like an in_domain question; only knowing the fact tells the premise is false.
 # The answerable regimes carry the same appositions, true, in half of their prompts.
-FALSE_PREMISES_BY_FAMILY = {fam: [t.replace("{name}", "{name}" + app.replace("{", "{wrong_"))
-                                   for t in PROBE_QUESTIONS[fam]
-                                   for afam, app in PROBE_APPOSITIONS.items() if afam != fam]
-                             for fam in EASY_FAMILIES}  # by the family the question asks
-PROBE_FALSE_PREMISES = [t for ts in FALSE_PREMISES_BY_FAMILY.values() for t in ts]
+PROBE_FALSE_PREMISES = [t.replace("{name}", "{name}" + app.replace("{", "{wrong_"))
+                        for fam in EASY_FAMILIES for t in PROBE_QUESTIONS[fam]
+                        for afam, app in PROBE_APPOSITIONS.items() if afam != fam]
 TRAIN_FALSE_PREMISES = [
     "Who decided that {wrong_capital} would be the capital of {name}?",
     "Explain why {wrong_language} is the only language of {name}.",

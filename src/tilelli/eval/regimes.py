@@ -121,8 +121,9 @@ CONTROLS = (SURFACE, "byte_length", "nn_char4", "ngram_lr")  # prompt-only, merg
 PROMPT_BASELINES = (SURFACE, "nn_char4", "ngram_lr")
 # The familiarity controls' reference, fixed in advance (never the maximum on the probe): nn_char4,
 # nearest-neighbour character-4-gram similarity to the chat training prompts, is by the design the
-# measure of "have I seen this phrasing?", the confound these controls exist for. Fixed before any
-# model meets the probe; the other PROMPT_BASELINES are reported beside it, descriptive only.
+# measure of "have I seen this phrasing?", the confound these controls exist for. Fixed in code
+# before the run of 2026-12-07 (leakage-free regimes); not independent of earlier runs, where it was
+# the maximum on the then probe. The other PROMPT_BASELINES are reported beside it, descriptive only.
 FAMILIARITY_BASELINE = "nn_char4"
 
 # +1: higher raw value = more OOD; -1: higher raw value = more in-domain (confidence).
@@ -148,9 +149,11 @@ ROUTER_FAMILY = ("router_conf", "router_entropy_var")
 HARD_REGIMES = ("gibberish", "factual_misleading", "neo_false_inability")
 N1_REFERENCE = "max_softmax_mean"  # the published N1 compares the router family against this
 # v4's signal in the familiarity controls, fixed in advance (never its best on the probe): the
-# published baseline signal, the paper's "one working slice" of the never-trained base.
+# published baseline signal, the paper's "one working slice" of the never-trained base (fixed before
+# the run of 2026-12-07; it was also v4's best signal in the run before).
 V4_FAMILIARITY_SIGNAL = "max_softmax_mean"
-# Each control's sign on ABSTAIN (summary.abstain_vs_answer), fixed from the design before any run;
+# Each control's sign on ABSTAIN (summary.abstain_vs_answer), fixed from the design before the run of
+# 2026-12-07 (the run before had shown byte length reversed there, chosen on the probe then);
 # a control not named keeps its published sign (+1). On should-abstain vs should-answer the
 # answerable set holds long_input, the longest prompts by construction, while the abstain regimes
 # (gibberish, ood_topic, factual_misleading) are short questions: shorter = should abstain is known
